@@ -1,0 +1,72 @@
+"""Command line: ``python -m ratescript compile MODULE:NAME`` and ``python -m ratescript demo``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ratescript.exceptions import RatescriptError
+from ratescript.scriptdsl.script import Script
+
+__all__ = ["main"]
+
+
+def load_script(reference: str) -> Script:
+    """The ``Script`` named by ``package.module:name``."""
+    module_name, _colon, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(
+            f"expected MODULE:NAME (e.g. ratescript.builtin_scripts:token_bucket), "
+            f"got {reference!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"cannot import {module_name!r}: {exc}") from None
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Script):
+        raise SystemExit(f"{reference!r} is not a script (decorate it with @script)")
+    return found
+
+
+def compile_command(reference: str, target: str, readonly: bool) -> str:
+    compiled = load_script(reference)
+    if readonly:
+        compiled = compiled.readonly
+    if target == "python":
+        return compiled.python_source
+    if target == "lua":
+        return compiled.lua_source
+    return compiled.memcached_plan.describe()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ratescript")
+    commands = parser.add_subparsers(dest="command", required=True)
+    compile_parser = commands.add_parser("compile", help="print the generated code of a script")
+    compile_parser.add_argument("script", help="MODULE:NAME of a @script function")
+    compile_parser.add_argument(
+        "--target", choices=("python", "lua", "memcached"), default="python"
+    )
+    compile_parser.add_argument(
+        "--readonly", action="store_true", help="print the read-only twin instead"
+    )
+    commands.add_parser("demo", help="run the built-in scripts on the in-process target")
+    options = parser.parse_args(argv)
+    try:
+        if options.command == "compile":
+            sys.stdout.write(compile_command(options.script, options.target, options.readonly))
+            return 0
+        from ratescript.demo import run_demo
+
+        run_demo(sys.stdout)
+        return 0
+    except RatescriptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

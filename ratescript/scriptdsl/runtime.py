@@ -1,0 +1,151 @@
+"""The tiny runtime generated Python runs on: Lua 5.1's numeric semantics in Python.
+
+Generated Python must give bit-identical results to generated Lua. Python differs
+from Lua 5.1 in a few places (see FACTS.md), each handled here once:
+
+* ``math.floor``/``math.ceil`` return ``int`` and lose ``-0.0``; Lua returns a
+  double and ``ceil(-0.5)`` is ``-0.0``;
+* ``%`` on floats differs; Lua's is ``a - floor(a/b)*b``;
+* ``sum()`` of floats is compensated since Python 3.12; Lua adds in order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from ratescript.exceptions import ScriptRuntimeError
+
+__all__ = [
+    "DELETE",
+    "KEEP",
+    "MAX_TTL_MS",
+    "lua_ceil",
+    "lua_floor",
+    "lua_mod",
+    "namespace",
+]
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+KEEP: Final = _Sentinel("KEEP")  # the key is not written
+DELETE: Final = _Sentinel("DELETE")  # the key is deleted
+# TTLs are clamped to [1 ms, ~10 years]: Redis rejects PX 0 and huge values overflow.
+MAX_TTL_MS: Final = 315_360_000_000.0
+
+LogEntries = list[tuple[float, float]]
+
+
+def lua_floor(x: float) -> float:
+    """``math.floor`` of Lua 5.1: a double, ``-0.0`` kept, infinities and NaN unchanged."""
+    if x == 0.0 or x != x or x in (math.inf, -math.inf):
+        return x
+    return float(math.floor(x))
+
+
+def lua_ceil(x: float) -> float:
+    """``math.ceil`` of Lua 5.1: ``ceil(-0.5)`` is ``-0.0``, like C's ``ceil``."""
+    if -1.0 < x < 0.0:
+        return -0.0
+    if x == 0.0 or x != x or x in (math.inf, -math.inf):
+        return x
+    return float(math.ceil(x))
+
+
+def lua_mod(a: float, b: float) -> float:
+    """Lua 5.1's ``a % b``: ``a - floor(a/b)*b``; a zero divisor is an error on every target."""
+    return a - lua_floor(a / b) * b
+
+
+def _nonfinite(line: int) -> ScriptRuntimeError:
+    return ScriptRuntimeError(f"line {line}: cannot store a number that is not finite")
+
+
+def store_number(line: int, value: float) -> float:
+    """Check a number before it is stored: Lua prints NaN as ``-nan``, Python as ``nan``."""
+    if value - value != 0.0:
+        raise _nonfinite(line)
+    return value
+
+
+def store_record(line: int, *values: float) -> tuple[float, ...]:
+    for value in values:
+        if value - value != 0.0:
+            raise _nonfinite(line)
+    return values
+
+
+def ttl(value: float) -> float:
+    """A key's TTL in whole milliseconds, clamped to what every store accepts."""
+    return max(1.0, min(MAX_TTL_MS, lua_ceil(value)))
+
+
+def log_copy(stored: LogEntries | None) -> LogEntries:
+    return [] if stored is None else list(stored)
+
+
+def log_trim(entries: LogEntries, cutoff: float) -> None:
+    count = 0
+    for time, _amount in entries:
+        if not time <= cutoff:
+            break
+        count += 1
+    if count:
+        del entries[:count]
+
+
+def log_append(entries: LogEntries, time: float, amount: float, line: int) -> None:
+    if time - time != 0.0 or amount - amount != 0.0:
+        raise _nonfinite(line)
+    if entries:
+        last_time, last_amount = entries[-1]
+        if time <= last_time:
+            entries[-1] = (last_time, last_amount + amount)
+            return
+    entries.append((time, amount))
+
+
+def log_sum(entries: LogEntries) -> float:
+    total = 0.0
+    for _time, amount in entries:
+        total = total + amount
+    return total
+
+
+def log_drop_oldest(entries: LogEntries) -> None:
+    if entries:
+        del entries[0]
+
+
+def namespace() -> dict[str, Any]:
+    """The globals generated Python runs with: these helpers, under ``_rs_`` names."""
+    return {
+        "__builtins__": {
+            "min": min,
+            "max": max,
+            "abs": abs,
+            "len": len,
+            "float": float,
+            "list": list,
+        },
+        "_KEEP": KEEP,
+        "_DELETE": DELETE,
+        "_rs_floor": lua_floor,
+        "_rs_ceil": lua_ceil,
+        "_rs_mod": lua_mod,
+        "_rs_number": store_number,
+        "_rs_record": store_record,
+        "_rs_ttl": ttl,
+        "_rs_log_copy": log_copy,
+        "_rs_log_trim": log_trim,
+        "_rs_log_append": log_append,
+        "_rs_log_sum": log_sum,
+        "_rs_log_drop_oldest": log_drop_oldest,
+    }

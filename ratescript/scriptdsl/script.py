@@ -1,0 +1,167 @@
+"""``Script``: a compiled transaction script, and the ``@script`` decorator.
+
+Compilation happens once, when the decorator runs (so a script outside the subset
+fails at import, not on the first request): the function's source is lowered to
+IR and every target is generated from it. The Python target is ``compile()``d
+then; nothing is parsed, generated or compiled per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any, overload
+
+from ratescript.decision import Decision
+from ratescript.exceptions import CorruptStateError, ScriptError, ScriptRuntimeError
+from ratescript.scriptdsl import nodes as n
+from ratescript.scriptdsl.codec import KeyCodec, codec_for
+from ratescript.scriptdsl.frontend import lower_function
+from ratescript.scriptdsl.passes import readonly_twin
+from ratescript.scriptdsl.runtime import namespace
+from ratescript.scriptdsl.targets.lua import generate_lua
+from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
+from ratescript.scriptdsl.targets.python import generate_python
+
+__all__ = ["Script", "script"]
+
+_LUA_ERROR_LINE = re.compile(r"user_script:(\d+):")
+_CORRUPT = re.compile(r"ratescript: corrupt value at key (.*): expected (.*?)(?: script:|$)")
+
+
+class Script:
+    """A transaction script compiled for every target.
+
+    ``compute`` is the Python target (a pure function, see ``targets.python``);
+    ``lua_source``/``lua_sha`` the Redis script; ``memcached_plan`` the Memcached
+    plan; ``readonly`` the read-only twin that ``stat()`` runs.
+    """
+
+    def __init__(self, ir: n.ScriptIR, function: Callable[..., Any] | None = None) -> None:
+        self.ir = ir
+        self.__wrapped__ = function
+        self.name = ir.name
+        self.keys: tuple[n.KeySpec, ...] = ir.keys
+        self.params: tuple[str, ...] = ir.params
+        self.metadata_names: tuple[str, ...] = ir.metadata_names
+        self.codecs: tuple[KeyCodec, ...] = tuple(codec_for(spec) for spec in ir.keys)
+        self.python_source, self.python_line_map = generate_python(ir)
+        code = compile(self.python_source, f"<ratescript {ir.name}>", "exec")
+        scope = namespace()
+        exec(code, scope)  # our own generated source, from a checked IR
+        self.compute: Callable[..., tuple[Any, ...]] = scope[ir.name]
+        self.lua_source, self.lua_line_map = generate_lua(ir)
+        self.lua_sha = hashlib.sha1(self.lua_source.encode()).hexdigest()
+        self._empty_metadata = not ir.metadata_names
+
+    def __repr__(self) -> str:
+        keys = ", ".join(k.name for k in self.keys)
+        return f"<Script {self.name}({keys}; {', '.join(self.params)})>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ScriptError(
+            f"script `{self.name}` is not called directly: run it on a store "
+            "(`await store.run(script, keys, args)`)"
+        )
+
+    @property
+    def uses_now(self) -> bool:
+        return self.ir.uses_now
+
+    @cached_property
+    def readonly(self) -> Script:
+        """The read-only twin: the same decisions, every write elided."""
+        return self if self.ir.readonly else Script(readonly_twin(self.ir), self.__wrapped__)
+
+    @cached_property
+    def memcached_plan(self) -> MemcachedPlan:
+        return plan_memcached(self.ir, self.codecs, self.compute, self.python_source)
+
+    # --- turning results into decisions ----------------------------------------------
+
+    def decision(self, result: Sequence[Any]) -> Decision:
+        """The ``Decision`` of a ``compute`` result."""
+        if self._empty_metadata:
+            return Decision(result[0], result[1], result[2], result[3])
+        return Decision(
+            result[0],
+            result[1],
+            result[2],
+            result[3],
+            dict(zip(self.metadata_names, result[4], strict=True)),
+        )
+
+    def decision_from_reply(self, reply: Sequence[bytes]) -> Decision:
+        """The ``Decision`` of a Lua reply (numbers come back as ``%.17g`` strings)."""
+        if self._empty_metadata:
+            return Decision(reply[0] == b"1", float(reply[1]), float(reply[2]), float(reply[3]))
+        return Decision(
+            reply[0] == b"1",
+            float(reply[1]),
+            float(reply[2]),
+            float(reply[3]),
+            dict(zip(self.metadata_names, map(float, reply[4:]), strict=True)),
+        )
+
+    def check_args(self, args: Sequence[float]) -> None:
+        if len(args) != len(self.params):
+            raise ScriptError(
+                f"script `{self.name}` takes {len(self.params)} arguments "
+                f"({', '.join(self.params)}), got {len(args)}"
+            )
+
+    # --- errors ----------------------------------------------------------------------
+
+    def dsl_line(self, generated_line: int, *, lua: bool) -> int:
+        line_map = self.lua_line_map if lua else self.python_line_map
+        return line_map[generated_line - 1] if 0 < generated_line <= len(line_map) else 0
+
+    def python_error(self, exc: Exception) -> ScriptRuntimeError:
+        """A ``ScriptRuntimeError`` naming the DSL line where generated Python failed."""
+        if isinstance(exc, ScriptRuntimeError):
+            return exc
+        line = 0
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == f"<ratescript {self.name}>" and frame.lineno:
+                line = self.dsl_line(frame.lineno, lua=False)
+        what = "division by zero" if isinstance(exc, ZeroDivisionError) else str(exc)
+        return ScriptRuntimeError(
+            f"script `{self.name}` failed at {self.ir.filename}:{line}: {what}"
+        )
+
+    def lua_error(self, message: str) -> ScriptError | CorruptStateError:
+        """Translate a Redis error reply raised by this script's Lua."""
+        corrupt = _CORRUPT.search(message)
+        if corrupt:
+            return CorruptStateError(corrupt.group(1), b"", corrupt.group(2))
+        found = _LUA_ERROR_LINE.search(message)
+        line = self.dsl_line(int(found.group(1)), lua=True) if found else 0
+        text = message.split("ratescript: ", 1)[-1]
+        text = text.split(" script: ", 1)[0]
+        return ScriptRuntimeError(
+            f"script `{self.name}` failed at {self.ir.filename}:{line}: {text}"
+        )
+
+
+@overload
+def script(function: Callable[..., Any], /) -> Script: ...
+
+
+@overload
+def script(*, readonly: bool = False) -> Callable[[Callable[..., Any]], Script]: ...
+
+
+def script(
+    function: Callable[..., Any] | None = None, /, *, readonly: bool = False
+) -> Script | Callable[[Callable[..., Any]], Script]:
+    """Compile a function written in the script DSL; ``readonly=True`` forbids writes."""
+
+    def compile_function(func: Callable[..., Any]) -> Script:
+        return Script(lower_function(func, readonly=readonly), func)
+
+    if function is not None:
+        return compile_function(function)
+    return compile_function

@@ -1,0 +1,1 @@
+"""One generator per target, all reading the same IR (``scriptdsl.nodes``)."""

@@ -1,0 +1,196 @@
+"""The Python target: one plain function per script, ``compile()``d once.
+
+The function is pure: it takes the clock, the current value of each declared key
+(decoded: a float, a tuple of record fields, a list of log entries, or ``None``
+when missing) and the numeric parameters, and returns
+``(allowed, wait_ms, remaining, reset_ms, metadata, writes)`` where ``writes``
+holds, per key, the value to store (or ``KEEP`` / ``DELETE``) and its TTL in ms.
+Being pure is what lets the same code serve the in-process store (values in a
+dict) and the Memcached plan (values decoded from ``gets``, written with ``cas``).
+"""
+
+from __future__ import annotations
+
+from ratescript.scriptdsl import nodes as n
+from ratescript.scriptdsl.targets.base import Generator
+
+__all__ = ["PythonGenerator", "generate_python"]
+
+
+def _key(index: int) -> str:
+    return f"_k{index}"
+
+
+class PythonGenerator(Generator):
+    indent_unit = "    "
+
+    def generate(self) -> str:
+        ir = self.ir
+        out = self.out
+        out.origin = ir.first_line
+        # The module, not the file path: the source (and its SHA) must not depend on the checkout.
+        out.line(f"# ratescript script `{ir.name}` from {ir.module}, line {ir.first_line}")
+        out.line("# generated code: do not edit")
+        arguments = ["_now", *(_key(i) for i in range(len(ir.keys))), *ir.params]
+        out.line(f"def {ir.name}({', '.join(arguments)}):")
+        out.indent()
+        for index in range(len(ir.keys)):
+            out.line(f"_w{index} = _KEEP")
+            out.line(f"_t{index} = None")
+        self.block(ir.body)
+        out.dedent()
+        return out.source
+
+    # --- expressions -----------------------------------------------------------------
+
+    def expr_Const(self, node: n.Const) -> str:
+        return repr(node.value) if node.value >= 0 else f"({node.value!r})"
+
+    def expr_BoolConst(self, node: n.BoolConst) -> str:
+        return "True" if node.value else "False"
+
+    def expr_Var(self, node: n.Var) -> str:
+        return node.name
+
+    def expr_Now(self, node: n.Now) -> str:
+        return "_now"
+
+    def expr_Binary(self, node: n.Binary) -> str:
+        left, right = self.expr(node.left), self.expr(node.right)
+        if node.op == "//":
+            return f"_rs_floor({left} / {right})"
+        if node.op == "%":
+            return f"_rs_mod({left}, {right})"
+        return f"({left} {node.op} {right})"
+
+    def expr_Unary(self, node: n.Unary) -> str:
+        operand = self.expr(node.operand)
+        return f"(-{operand})" if node.op == "-" else f"(not {operand})"
+
+    def expr_Logical(self, node: n.Logical) -> str:
+        return f"({self.expr(node.left)} {node.op} {self.expr(node.right)})"
+
+    def expr_Compare(self, node: n.Compare) -> str:
+        return f"({self.expr(node.left)} {node.op} {self.expr(node.right)})"
+
+    def expr_Cond(self, node: n.Cond) -> str:
+        return f"({self.expr(node.then)} if {self.expr(node.test)} else {self.expr(node.orelse)})"
+
+    def expr_Builtin(self, node: n.Builtin) -> str:
+        args = ", ".join(self.expr(a) for a in node.args)
+        if node.func in ("floor", "ceil"):
+            return f"_rs_{node.func}({args})"
+        return f"{node.func}({args})"
+
+    def expr_LogSum(self, node: n.LogSum) -> str:
+        return f"_rs_log_sum({node.log})"
+
+    def expr_LogCount(self, node: n.LogCount) -> str:
+        return f"float(len({node.log}))"
+
+    def expr_LogEdge(self, node: n.LogEdge) -> str:
+        position = -1 if node.newest else 0
+        part = 1 if node.part == "amount" else 0
+        default = self.expr(node.default)
+        return f"({node.log}[{position}][{part}] if {node.log} else {default})"
+
+    # --- statements ------------------------------------------------------------------
+
+    def stmt_Assign(self, node: n.Assign) -> None:
+        values = ", ".join(self.expr(v) for v in node.values)
+        self.out.line(f"{', '.join(node.names)} = {values}")
+
+    def body(self, stmts: tuple[n.Stmt, ...]) -> None:
+        self.out.indent()
+        if stmts:
+            self.block(stmts)
+        else:
+            self.out.line("pass")
+        self.out.dedent()
+
+    def stmt_If(self, node: n.If) -> None:
+        self.out.line(f"if {self.expr(node.test)}:")
+        self.body(node.body)
+        orelse = node.orelse
+        while len(orelse) == 1 and isinstance(orelse[0], n.If):
+            inner = orelse[0]
+            self.out.origin = inner.line
+            self.out.line(f"elif {self.expr(inner.test)}:")
+            self.body(inner.body)
+            orelse = inner.orelse
+        if orelse:
+            self.out.line("else:")
+            self.body(orelse)
+
+    def stmt_ForLog(self, node: n.ForLog) -> None:
+        self.out.line(f"for {node.time_var}, {node.amount_var} in {node.log}:")
+        self.body(node.body)
+
+    def stmt_Break(self, node: n.Break) -> None:
+        self.out.line("break")
+
+    def stmt_Return(self, node: n.Return) -> None:
+        metadata = "".join(f"{self.expr(m)}, " for m in node.metadata)
+        writes = "".join(f"_w{i}, _t{i}, " for i in range(len(self.ir.keys)))
+        self.out.line(
+            f"return ({node.allowed}, {self.expr(node.wait_ms)}, {self.expr(node.remaining)}, "
+            f"{self.expr(node.reset_ms)}, ({metadata}), ({writes}))"
+        )
+
+    def stmt_LoadKey(self, node: n.LoadKey) -> None:
+        key = _key(node.key)
+        spec = self.ir.keys[node.key]
+        targets = ", ".join(node.targets)
+        if spec.kind is n.KeyKind.LOG:
+            self.out.line(f"{targets} = _rs_log_copy({key})")
+        elif spec.kind is n.KeyKind.NUMBER:
+            self.out.line(
+                f"{targets} = {key} if {key} is not None else {self.expr(node.defaults[0])}"
+            )
+        else:
+            self.out.line(f"if {key} is None:")
+            self.out.indent()
+            self.out.line(f"{targets} = {', '.join(self.expr(d) for d in node.defaults)}")
+            self.out.dedent()
+            self.out.line("else:")
+            self.out.indent()
+            self.out.line(f"{targets} = {key}")
+            self.out.dedent()
+
+    def stmt_StoreKey(self, node: n.StoreKey) -> None:
+        key = _key(node.key)
+        spec = self.ir.keys[node.key]
+        if spec.kind is n.KeyKind.LOG:
+            value = node.log
+        elif spec.kind is n.KeyKind.NUMBER:
+            value = f"_rs_number({node.line}, {self.expr(node.values[0])})"
+        else:
+            fields = ", ".join(self.expr(v) for v in node.values)
+            value = f"_rs_record({node.line}, {fields})"
+        self.out.line(f"{key} = _w{node.key} = {value}")
+        ttl = "None" if node.ttl_ms is None else f"_rs_ttl({self.expr(node.ttl_ms)})"
+        self.out.line(f"_t{node.key} = {ttl}")
+
+    def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
+        self.out.line(f"{_key(node.key)} = None")
+        self.out.line(f"_w{node.key} = _DELETE")
+        self.out.line(f"_t{node.key} = None")
+
+    def stmt_LogTrim(self, node: n.LogTrim) -> None:
+        self.out.line(f"_rs_log_trim({node.log}, {self.expr(node.cutoff)})")
+
+    def stmt_LogAppend(self, node: n.LogAppend) -> None:
+        self.out.line(
+            f"_rs_log_append({node.log}, {self.expr(node.time)}, "
+            f"{self.expr(node.amount)}, {node.line})"
+        )
+
+    def stmt_LogDropOldest(self, node: n.LogDropOldest) -> None:
+        self.out.line(f"_rs_log_drop_oldest({node.log})")
+
+
+def generate_python(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:
+    """Python source of the script's function and its line map."""
+    generator = PythonGenerator(ir)
+    source = generator.generate()
+    return source, generator.out.line_map

@@ -1,0 +1,205 @@
+"""The ``Store`` protocol: where scripts run and state lives.
+
+Every store runs compiled scripts atomically (``run``) and offers the plain
+key-value operations a hand-written strategy may want. Decisions depend only on
+the script's clock and the stored state: key TTLs exist to reclaim memory, so a
+store given a fake ``clock`` answers exactly like every other store.
+
+Keys are namespaced here, once: ``"{namespace}:{key}"``. The keys of one
+multi-key script share a Redis Cluster ``{hash tag}`` (the first key's tag, or
+the first key itself), so the script's keys always land in one slot.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from ratescript.decision import Decision
+from ratescript.exceptions import ConfigurationError
+from ratescript.scriptdsl.script import Script
+
+__all__ = ["Clock", "Store", "hash_tag", "script_key_names", "wall_clock_ms"]
+
+Clock = Callable[[], float]
+Value = bytes | str | int | float
+StoreT = TypeVar("StoreT", bound="Store")
+
+
+def wall_clock_ms() -> float:
+    """Milliseconds since the epoch, from the system clock."""
+    return time.time() * 1000.0
+
+
+def hash_tag(key: str) -> str | None:
+    """The Redis Cluster hash tag of ``key`` (the text inside its first ``{...}``)."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+def script_key_names(keys: Sequence[str]) -> list[str]:
+    """The logical names of a script's keys: several keys share the first key's hash tag.
+
+    A single key is used as given. With several, each key not already tagged like the
+    first is prefixed with ``{tag}:``, the tag being the first key's own or the first
+    key itself, so every key of one script lands in one Redis Cluster slot.
+    """
+    if len(keys) == 1:
+        return [keys[0]]
+    tag = hash_tag(keys[0]) or keys[0]
+    marker = "{" + tag + "}"
+    return [key if hash_tag(key) == tag else f"{marker}:{key}" for key in keys]
+
+
+def _check_namespace(namespace: str) -> str:
+    if not isinstance(namespace, str) or not namespace:
+        raise ConfigurationError(f"a store namespace must be a non-empty string, got {namespace!r}")
+    if any(c in namespace for c in "{} \t\r\n"):
+        raise ConfigurationError(
+            f"a store namespace cannot contain braces or whitespace, got {namespace!r} "
+            "(braces would change Redis Cluster hash slots)"
+        )
+    return namespace
+
+
+class Store(abc.ABC):
+    """Base of every store.
+
+    Args:
+        namespace: prefix of every key this store touches, so several apps (or
+            tests) can share a server; ``reset()`` clears only this namespace.
+        clock: milliseconds since the epoch; defaults to the wall clock. Inject a
+            fake clock in tests: decisions follow it on every store.
+    """
+
+    #: A short name used in error messages ("redis", "memcached", "memory").
+    kind: str = "store"
+
+    def __init__(self, *, namespace: str = "ratescript", clock: Clock | None = None) -> None:
+        self._namespace = _check_namespace(namespace)
+        self._prefix = f"{namespace}:"
+        self.clock: Clock = clock if clock is not None else wall_clock_ms
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} namespace={self._namespace!r}>"
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``initialize()`` has run (and ``close()`` has not)."""
+        return self._ready
+
+    # --- keys ------------------------------------------------------------------------
+
+    def full_key(self, key: str) -> str:
+        """The stored name of a plain key: ``namespace:key``."""
+        return self._prefix + key
+
+    def script_keys(self, keys: Sequence[str]) -> list[str]:
+        """Stored names of a script's keys: ``namespace:`` + ``script_key_names(keys)``."""
+        return [self._prefix + name for name in script_key_names(keys)]
+
+    # --- the one that matters ------------------------------------------------------------
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        """Run ``script`` atomically on ``keys`` (logical names) with numeric ``args``."""
+        if len(keys) != len(script.keys):
+            raise ConfigurationError(
+                f"script `{script.name}` declares {len(script.keys)} keys, got {len(keys)}"
+            )
+        script.check_args(args)
+        return await self.run_script(script, self.script_keys(keys), args)
+
+    @abc.abstractmethod
+    async def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[float]
+    ) -> Decision:
+        """Run ``script`` on already-namespaced ``keys``; the store's own atomic path."""
+
+    # --- plain key-value operations (keys are logical names) -------------------------------
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; whether it existed."""
+
+    @abc.abstractmethod
+    async def increment(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` to an integer counter (a missing key counts as 0)."""
+
+    async def decrement(self, key: str, amount: int = 1) -> int:
+        return await self.increment(key, -amount)
+
+    @abc.abstractmethod
+    async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
+        """``increment``, setting ``ttl_ms`` when the increment creates the key."""
+
+    @abc.abstractmethod
+    async def expire(self, key: str, ttl_ms: float) -> bool:
+        """Give an existing key a TTL; whether it existed."""
+
+    async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
+    @abc.abstractmethod
+    def lock(
+        self,
+        name: str,
+        ttl: float | None = None,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """A lock shared by every client of this store; ``ttl`` and timeouts in seconds.
+
+        Raises ``LockTimeoutError`` when it cannot be had in time.
+        """
+
+    @abc.abstractmethod
+    async def reset(self) -> None:
+        """Delete every key of this store's namespace."""
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Open connections; idempotent. Stores also initialise lazily on first use."""
+        self._ready = True
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+        self._ready = False
+
+    async def __aenter__(self: StoreT) -> StoreT:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        """``FastAPI(lifespan=store.lifespan)``: open on start-up, close on shutdown."""
+        async with self:
+            yield
+
+
+async def with_timeout(awaitable: Awaitable[Any], seconds: float) -> Any:
+    """``asyncio.wait_for`` that works the same on Python 3.10 and later."""
+    return await asyncio.wait_for(awaitable, seconds)

@@ -1,0 +1,304 @@
+"""``InMemoryStore``: the embedded store, running the Python target on a dict.
+
+Values written by scripts are kept decoded (a float, a tuple of record fields, a
+list of log entries), so a decision costs no parsing or printing; they are
+encoded only when read through ``get`` or when a script of another shape reads
+them (which then fails exactly as the Lua target would). A script runs with no
+``await`` between its read and its write, under a striped ``threading.Lock``, so
+it is atomic across coroutines, event loops and threads.
+
+Expiry follows Redis: whole milliseconds of the store's clock; a key set with a
+TTL of ``t`` at ``now`` is gone once ``floor(clock) > floor(now) + t``. Expired
+keys are reclaimed lazily on access and by an incremental sweep that checks a
+few keys on every write, so memory stays bounded under millions of distinct keys
+without ever pausing for a full scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ratescript.decision import Decision
+from ratescript.exceptions import LockTimeoutError, StoreError
+from ratescript.scriptdsl.codec import KeyCodec
+from ratescript.scriptdsl.runtime import DELETE, KEEP
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.base import Clock, Store, Value
+
+__all__ = ["InMemoryStore"]
+
+# Keys checked for expiry per write: enough that a full pass over the keys takes
+# fewer writes than there are keys, so expired keys never outnumber live ones.
+_SWEEP_PER_WRITE = 4
+_LOCK_POLL_SECONDS = 0.002
+
+# An entry: (value, expiry in whole ms or None, codec of a decoded value or None for bytes)
+Entry = tuple[Any, "int | None", "KeyCodec | None"]
+
+
+def _as_bytes(value: Value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        raise TypeError("booleans are not store values")
+    if isinstance(value, int):
+        return b"%d" % value
+    return b"%.17g" % value
+
+
+class InMemoryStore(Store):
+    """The in-process store: fast, exact, for one process.
+
+    Args:
+        namespace: prefix of every key.
+        clock: milliseconds since the epoch; defaults to the wall clock.
+        stripes: number of locks keys are spread over (a power of two).
+    """
+
+    kind = "memory"
+
+    def __init__(
+        self, *, namespace: str = "ratescript", clock: Clock | None = None, stripes: int = 64
+    ) -> None:
+        super().__init__(namespace=namespace, clock=clock)
+        if stripes < 1 or stripes & (stripes - 1):
+            raise ValueError("stripes must be a power of two")
+        self._data: dict[str, Entry] = {}
+        self._locks = [threading.Lock() for _ in range(stripes)]
+        self._mask = stripes - 1
+        self._sweep_keys: list[str] = []
+        self._sweep_at = 0
+        self._sweep_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Keys held, live or not yet reclaimed."""
+        return len(self._data)
+
+    def _lock_for(self, key: str) -> threading.Lock:
+        return self._locks[hash(key) & self._mask]
+
+    # --- reading and writing entries (callers hold the key's lock) ---------------------
+
+    def _live(self, key: str, now_ms: int) -> Entry | None:
+        entry = self._data.get(key)
+        if entry is not None and entry[1] is not None and now_ms > entry[1]:
+            del self._data[key]
+            return None
+        return entry
+
+    def _decoded(self, key: str, entry: Entry | None, codec: KeyCodec) -> Any:
+        if entry is None:
+            return None
+        value, _expires, held = entry
+        if held is codec:
+            return value
+        raw = value if held is None else held.encode(value)
+        return codec.decode(key, raw)
+
+    # --- scripts -------------------------------------------------------------------------
+
+    async def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[float]
+    ) -> Decision:
+        return self.run_now(script, keys, args)
+
+    def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        """Run a script synchronously (it never waits): the body of ``run_script``."""
+        now = self.clock()
+        if len(keys) == 1:
+            key = keys[0]
+            with self._lock_for(key):
+                result = self._apply(script, keys, args, now)
+        else:
+            locks = sorted({id(lock): lock for lock in map(self._lock_for, keys)}.items())
+            for _id, lock in locks:
+                lock.acquire()
+            try:
+                result = self._apply(script, keys, args, now)
+            finally:
+                for _id, lock in reversed(locks):
+                    lock.release()
+        return script.decision(result)
+
+    def _apply(
+        self, script: Script, keys: Sequence[str], args: Sequence[float], now: float
+    ) -> tuple[Any, ...]:
+        now_ms = math.floor(now)
+        codecs = script.codecs
+        values = [
+            self._decoded(key, self._live(key, now_ms), codec)
+            for key, codec in zip(keys, codecs, strict=True)
+        ]
+        try:
+            result = script.compute(now, *values, *args)
+        except (ArithmeticError, ValueError) as exc:
+            raise script.python_error(exc) from exc
+        writes = result[5]
+        for index, key in enumerate(keys):
+            value = writes[2 * index]
+            if value is KEEP:
+                continue
+            if value is DELETE:
+                self._data.pop(key, None)
+                continue
+            ttl = writes[2 * index + 1]
+            if isinstance(value, list):
+                value = list(value)  # the script may keep using its list
+            self._data[key] = (value, None if ttl is None else now_ms + int(ttl), codecs[index])
+        self._sweep(now_ms)
+        return result
+
+    def _sweep(self, now_ms: int) -> None:
+        """Check a few keys for expiry; take a fresh snapshot of the keys when done."""
+        if not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            keys = self._sweep_keys
+            at = self._sweep_at
+            if at >= len(keys):
+                keys = self._sweep_keys = list(self._data)
+                at = 0
+            stop = min(at + _SWEEP_PER_WRITE, len(keys))
+            data = self._data
+            for key in keys[at:stop]:
+                entry = data.get(key)
+                if entry is None or entry[1] is None or now_ms <= entry[1]:
+                    continue
+                lock = self._lock_for(key)
+                if lock.acquire(blocking=False):  # a busy key is checked on the next pass
+                    try:
+                        self._live(key, now_ms)
+                    finally:
+                        lock.release()
+            self._sweep_at = stop
+        finally:
+            self._sweep_lock.release()
+
+    # --- plain key-value operations ------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return math.floor(self.clock())
+
+    async def get(self, key: str) -> bytes | None:
+        key = self.full_key(key)
+        with self._lock_for(key):
+            entry = self._live(key, self._now_ms())
+        if entry is None:
+            return None
+        value, _expires, codec = entry
+        return value if codec is None else codec.encode(value)
+
+    async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
+    async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
+        key = self.full_key(key)
+        raw = _as_bytes(value)
+        now_ms = self._now_ms()
+        expires = None if ttl_ms is None else now_ms + max(1, math.ceil(ttl_ms))
+        with self._lock_for(key):
+            self._data[key] = (raw, expires, None)
+        self._sweep(now_ms)
+
+    async def delete(self, key: str) -> bool:
+        key = self.full_key(key)
+        with self._lock_for(key):
+            return self._live(key, self._now_ms()) is not None and (
+                self._data.pop(key, None) is not None
+            )
+
+    async def increment(self, key: str, amount: int = 1) -> int:
+        return self._increment(self.full_key(key), amount, None)
+
+    async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
+        return self._increment(self.full_key(key), amount, ttl_ms)
+
+    def _increment(self, key: str, amount: int, ttl_ms: float | None) -> int:
+        now_ms = self._now_ms()
+        with self._lock_for(key):
+            entry = self._live(key, now_ms)
+            if entry is None:
+                current, expires = (
+                    0,
+                    (None if ttl_ms is None else now_ms + max(1, math.ceil(ttl_ms))),
+                )
+            else:
+                raw = entry[0] if entry[2] is None else entry[2].encode(entry[0])
+                try:
+                    current = int(raw)
+                except ValueError:
+                    raise StoreError(
+                        f"value at {key!r} is not an integer",
+                        store=self.kind,
+                        operation="increment",
+                    ) from None
+                expires = entry[1]
+            current += amount
+            self._data[key] = (b"%d" % current, expires, None)
+        return current
+
+    async def expire(self, key: str, ttl_ms: float) -> bool:
+        key = self.full_key(key)
+        now_ms = self._now_ms()
+        with self._lock_for(key):
+            entry = self._live(key, now_ms)
+            if entry is None:
+                return False
+            self._data[key] = (entry[0], now_ms + max(1, math.ceil(ttl_ms)), entry[2])
+            return True
+
+    async def reset(self) -> None:
+        for lock in self._locks:
+            lock.acquire()
+        try:
+            self._data.clear()
+            self._sweep_keys = []
+            self._sweep_at = 0
+        finally:
+            for lock in self._locks:
+                lock.release()
+
+    # --- locks ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lock(
+        self,
+        name: str,
+        ttl: float | None = None,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+    ) -> AsyncIterator[None]:
+        key = self.full_key(f"lock:{name}")
+        token = uuid.uuid4().bytes
+        loop = asyncio.get_running_loop()
+        deadline = None if blocking_timeout is None else loop.time() + blocking_timeout
+        while not self._try_lock(key, token, ttl):
+            if not blocking or (deadline is not None and loop.time() >= deadline):
+                raise LockTimeoutError(
+                    f"lock {name!r} is held elsewhere", store=self.kind, operation="lock"
+                )
+            await asyncio.sleep(_LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            with self._lock_for(key):
+                entry = self._live(key, self._now_ms())
+                if entry is not None and entry[0] == token:
+                    del self._data[key]
+
+    def _try_lock(self, key: str, token: bytes, ttl: float | None) -> bool:
+        now_ms = self._now_ms()
+        with self._lock_for(key):
+            if self._live(key, now_ms) is not None:
+                return False
+            expires = None if ttl is None else now_ms + max(1, math.ceil(ttl * 1000))
+            self._data[key] = (token, expires, None)
+            return True

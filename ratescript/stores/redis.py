@@ -1,0 +1,451 @@
+"""``RedisStore``: scripts run as Lua inside Redis, one ``EVALSHA`` per decision.
+
+Why Lua: Redis runs a script alone, so the read, the decision and the write of a
+strategy happen atomically in one round trip, with no lock. Each script's SHA is
+computed at compile time; the store sends ``EVALSHA`` and, only when the server
+answers ``NOSCRIPT`` (a ``SCRIPT FLUSH``, a restart, a failover), sends the source
+once with ``EVAL``, which both runs it and caches it again.
+
+Works unchanged with ``redis.asyncio.cluster.RedisCluster``: the keys of one
+script share a hash tag (see ``Store.script_keys``), so every script runs on the
+one node that owns its slot.
+
+Every network call has a deadline (``timeout``), and every error of redis-py is
+translated at this boundary, in ``_translated``, into the exceptions of
+``ratescript.exceptions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import re
+import secrets
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, Literal, NamedTuple, TypeVar, cast
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ratescript.decision import Decision
+from ratescript.exceptions import (
+    ConfigurationError,
+    LockTimeoutError,
+    StoreConnectionError,
+    StoreError,
+)
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.base import Clock, Store, Value
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+RedisClient = Redis | RedisCluster
+ClientFactory = Callable[[], RedisClient]
+
+_URL_EXAMPLES = (
+    "redis://localhost:6379/0, rediss://user:password@host:6380/0 or unix:///run/redis.sock"
+)
+# Errors meaning "the server could not be reached or did not answer in time".
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+    ClusterDownError,
+    SlotNotCoveredError,
+)
+# A script's own failure: generated code raises messages starting "ratescript:".
+_SCRIPT_ERROR = re.compile(r"^(?:user_script:\d+: )?ratescript: ")
+_SCAN_COUNT = 1000
+_UNLINK_BATCH = 500
+_LOCK_POLL_FIRST_S = 0.001
+_LOCK_POLL_MAX_S = 0.05
+
+
+class _Lua(NamedTuple):
+    source: str
+    sha: str
+
+
+def _lua(source: str) -> _Lua:
+    return _Lua(source, hashlib.sha1(source.encode()).hexdigest())
+
+
+# INCRBY, and a TTL only on the key it creates, atomically.
+_INCREMENT_WITH_TTL = _lua(
+    "local created = redis.call('EXISTS', KEYS[1]) == 0\n"
+    "local value = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "return value\n"
+)
+# Release a lock only if it still holds our token (it may have expired and been retaken).
+_RELEASE_LOCK = _lua(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n"
+)
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:
+
+    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+        return await asyncio.wait_for(awaitable, seconds)
+
+
+def _redacted(url: str) -> str:
+    """``url`` with its password hidden, for error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def _check_url(url: str) -> None:
+    problem = ""
+    try:
+        parse_url(url)  # redis-py's own parser: scheme, port, query options
+        parts = urlsplit(url)
+        if parts.scheme == "unix" and not parts.path:
+            problem = "a unix:// URL needs a socket path"
+        elif (
+            parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit()
+        ):
+            problem = f"the database {parts.path.strip('/')!r} is not a number"
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        raise ConfigurationError(
+            f"invalid Redis URL {_redacted(url)!r}: {problem}; expected e.g. {_URL_EXAMPLES}"
+        )
+
+
+def _encode(value: Value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        raise TypeError("booleans are not store values")
+    if isinstance(value, int):
+        return b"%d" % value
+    return b"%.17g" % value  # exact, like every other store
+
+
+def _ttl_ms(ttl_ms: float) -> int:
+    return max(1, math.ceil(ttl_ms))
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class RedisStore(Store):
+    """A store on Redis or Valkey, standalone or Cluster.
+
+    Args:
+        url_or_client_or_factory: a ``redis://``, ``rediss://`` or ``unix://`` URL (the
+            store builds and owns a pooled client); an existing ``redis.asyncio.Redis`` or
+            ``RedisCluster`` (used as is, never closed by the store; it must not decode
+            responses); or a zero-argument callable returning one, called at
+            ``initialize()`` (the store owns and closes what it returns).
+        namespace: prefix of every key; ``reset()`` clears only this namespace.
+        clock: ``"client"`` (the default: this process's wall clock, sent with each
+            call), ``"server"`` (Redis ``TIME``, one clock for every client), or a
+            callable returning milliseconds (a fake clock in tests).
+        timeout: seconds allowed for each network call; past it the call fails with
+            ``StoreConnectionError``, so a dead server never hangs a request.
+        client_options: extra ``redis.asyncio.Redis.from_url`` options (URL only).
+    """
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url_or_client_or_factory: str | RedisClient | ClientFactory,
+        *,
+        namespace: str = "ratescript",
+        clock: Literal["client", "server"] | Clock = "client",
+        timeout: float = 1.0,
+        **client_options: Any,
+    ) -> None:
+        if clock not in ("client", "server") and not callable(clock):
+            raise ConfigurationError(
+                f'clock must be "client", "server" or a callable, got {clock!r}'
+            )
+        super().__init__(namespace=namespace, clock=clock if callable(clock) else None)
+        if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        self._server_clock = clock == "server"
+        self._timeout = float(timeout)
+        self._url: str | None = None
+        self._factory: ClientFactory | None = None
+        self._client: RedisClient | None = None
+        target = url_or_client_or_factory
+        if isinstance(target, str):
+            _check_url(target)
+            if client_options.get("decode_responses"):
+                raise ConfigurationError("RedisStore needs decode_responses=False")
+            self._url = target
+            self._where = _redacted(target)
+            self._client_options: dict[str, Any] = {
+                "socket_timeout": self._timeout,
+                "socket_connect_timeout": self._timeout,
+                # One immediate retry replaces a pooled connection a restart has broken;
+                # the deadline bounds the whole call anyway.
+                "retry": Retry(NoBackoff(), 1),
+                **client_options,
+            }
+            return
+        if client_options:
+            raise ConfigurationError(
+                f"client options {sorted(client_options)} apply only when RedisStore is given "
+                "a URL; configure the client itself instead"
+            )
+        if isinstance(target, Redis | RedisCluster):
+            self._client = self._checked(target)
+            self._where = type(target).__name__
+        elif callable(target):
+            self._factory = target
+            self._where = "the client of the factory"
+        else:
+            raise ConfigurationError(
+                "RedisStore takes a Redis URL, a redis.asyncio client or a factory of one, "
+                f"got {target!r}; e.g. RedisStore('redis://localhost:6379/0')"
+            )
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self._where} namespace={self.namespace!r}>"
+
+    @property
+    def client(self) -> RedisClient | None:
+        """The redis-py client in use (``None`` before the store has connected)."""
+        return self._client
+
+    # --- connections and errors ------------------------------------------------------
+
+    def _checked(self, client: object) -> RedisClient:
+        if not isinstance(client, Redis | RedisCluster):
+            raise ConfigurationError(
+                f"the RedisStore client factory returned {client!r}, "
+                "not a redis.asyncio Redis or RedisCluster"
+            )
+        if client.get_encoder().decode_responses:
+            raise ConfigurationError(
+                "RedisStore needs a client built with decode_responses=False "
+                "(scripts reply with bytes)"
+            )
+        return client
+
+    def _connect(self) -> RedisClient:
+        """The client, built on first use from the URL or the factory (no I/O yet)."""
+        if self._client is None:
+            if self._url is not None:
+                self._client = Redis.from_url(self._url, **self._client_options)
+            else:
+                assert self._factory is not None
+                self._client = self._checked(self._factory())
+        return self._client
+
+    @property
+    def _owns_client(self) -> bool:
+        return self._url is not None or self._factory is not None
+
+    @contextlib.contextmanager
+    def _translated(self, operation: str, script: Script | None = None) -> Iterator[None]:
+        """Turn redis-py's exceptions into ratescript's, naming the store and operation."""
+        try:
+            yield
+        except _UNREACHABLE as exc:
+            reason = str(exc) or f"no reply within {self._timeout:g} s"
+            raise StoreConnectionError(
+                f"cannot reach {self._where}: {reason}", store=self.kind, operation=operation
+            ) from exc
+        except ResponseError as exc:
+            message = str(exc)
+            if script is not None and _SCRIPT_ERROR.match(message):
+                raise script.lua_error(message) from exc
+            raise StoreError(message, store=self.kind, operation=operation) from exc
+        except (RedisError, RedisClusterException) as exc:
+            raise StoreError(str(exc), store=self.kind, operation=operation) from exc
+
+    async def _eval(
+        self,
+        sha: str,
+        source: str,
+        keys: Sequence[str],
+        argv: Sequence[bytes],
+        operation: str,
+        script: Script | None = None,
+    ) -> Any:
+        """Run Lua by its SHA; on ``NOSCRIPT`` send the source once (``EVAL`` caches it)."""
+        client = self._client or self._connect()
+        with self._translated(operation, script):
+            try:
+                return await _within(self._timeout, client.evalsha(sha, len(keys), *keys, *argv))
+            except NoScriptError:
+                return await _within(self._timeout, client.eval(source, len(keys), *keys, *argv))
+
+    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
+        with self._translated(operation):
+            return await _within(self._timeout, awaitable)
+
+    # --- scripts -------------------------------------------------------------------------
+
+    async def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[float]
+    ) -> Decision:
+        # An empty clock makes the script call Redis TIME (when it reads the clock at all).
+        server_time = self._server_clock or not script.uses_now
+        now = b"" if server_time else b"%.17g" % self.clock()
+        argv = [now, *[b"%.17g" % arg for arg in args]]
+        reply = await self._eval(
+            script.lua_sha, script.lua_source, keys, argv, f"run {script.name}", script
+        )
+        return script.decision_from_reply(reply)
+
+    # --- plain key-value operations ------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        client = self._client or self._connect()
+        value = await self._call("get", client.get(self.full_key(key)))
+        return cast("bytes | None", value)  # decode_responses=False: bytes, never str
+
+    async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        client = self._client or self._connect()
+        names = [self.full_key(key) for key in keys]
+        if isinstance(client, RedisCluster):
+            # Keys of several slots: redis-py splits the MGET by slot (not atomic).
+            values = await self._call("multi_get", client.mget_nonatomic(names))
+        else:
+            values = await self._call("multi_get", client.mget(names))
+        return cast("list[bytes | None]", values)
+
+    async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
+        client = self._client or self._connect()
+        px = None if ttl_ms is None else _ttl_ms(ttl_ms)
+        await self._call("set", client.set(self.full_key(key), _encode(value), px=px))
+
+    async def delete(self, key: str) -> bool:
+        client = self._client or self._connect()
+        deleted: int = await self._call("delete", client.delete(self.full_key(key)))
+        return deleted > 0
+
+    async def increment(self, key: str, amount: int = 1) -> int:
+        client = self._client or self._connect()
+        value: int = await self._call("increment", client.incrby(self.full_key(key), amount))
+        return value
+
+    async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
+        lua = _INCREMENT_WITH_TTL
+        argv = [b"%d" % amount, b"%d" % _ttl_ms(ttl_ms)]
+        value = await self._eval(lua.sha, lua.source, [self.full_key(key)], argv, "increment")
+        return int(value)
+
+    async def expire(self, key: str, ttl_ms: float) -> bool:
+        client = self._client or self._connect()
+        found = await self._call("expire", client.pexpire(self.full_key(key), _ttl_ms(ttl_ms)))
+        return bool(found)
+
+    async def reset(self) -> None:
+        """Delete this namespace's keys: ``SCAN`` (every primary of a Cluster) + ``UNLINK``."""
+        client = self._client or self._connect()
+        pattern = _glob_escape(self.namespace) + ":*"
+        keys = cast(
+            "AsyncGenerator[bytes, None]", client.scan_iter(match=pattern, count=_SCAN_COUNT)
+        )
+        batch: list[bytes] = []
+        try:
+            while True:
+                try:
+                    batch.append(await self._call("reset", keys.__anext__()))
+                except StopAsyncIteration:
+                    break
+                if len(batch) >= _UNLINK_BATCH:
+                    await self._call("reset", client.unlink(*batch))
+                    batch = []
+            if batch:
+                await self._call("reset", client.unlink(*batch))
+        finally:
+            await keys.aclose()
+
+    # --- locks ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lock(
+        self,
+        name: str,
+        ttl: float | None = None,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+    ) -> AsyncIterator[None]:
+        """``SET NX PX`` with a random token; released only by the holder of the token."""
+        client = self._client or self._connect()
+        key = self.full_key(f"lock:{name}")
+        token = secrets.token_hex(16).encode()
+        px = None if ttl is None else _ttl_ms(ttl * 1000)
+        loop = asyncio.get_running_loop()
+        deadline = None if blocking_timeout is None else loop.time() + blocking_timeout
+        pause = _LOCK_POLL_FIRST_S
+        while not await self._call("lock", client.set(key, token, px=px, nx=True)):
+            left = math.inf if deadline is None else deadline - loop.time()
+            if not blocking or left <= 0:
+                raise LockTimeoutError(
+                    f"lock {name!r} is held elsewhere", store=self.kind, operation="lock"
+                )
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, _LOCK_POLL_MAX_S)
+        try:
+            yield
+        finally:
+            lua = _RELEASE_LOCK
+            await self._eval(lua.sha, lua.source, [key], [token], "unlock")
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Connect and ``PING``; idempotent. Scripts are loaded on first use."""
+        if self.ready:
+            return
+        client = self._connect()
+        await self._call("initialize", client.ping())
+        await super().initialize()
+
+    async def close(self) -> None:
+        """Close the client if the store made it (from a URL or the factory)."""
+        client = self._client
+        if self._owns_client:
+            self._client = None
+        await super().close()
+        if self._owns_client and client is not None:
+            with self._translated("close"):
+                await client.aclose()

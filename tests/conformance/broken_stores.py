@@ -1,0 +1,65 @@
+"""Stores that are wrong on purpose, to prove the conformance kit bites.
+
+Each breaks the contract in a way a real store author could: losing an update
+under load, or printing numbers with too few digits (Lua's ``tostring`` does).
+Every breakage is deterministic per store instance, so Hypothesis can shrink it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.base import Clock
+from ratescript.stores.memory import InMemoryStore
+
+_NUMBER = re.compile(rb"[0-9.e+-]+")
+
+
+class LosesUpdates(InMemoryStore):
+    """Forgets every fifth write, as a store with a racy read-modify-write would."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.runs = 0
+
+    def _apply(
+        self, script: Script, keys: Sequence[str], args: Sequence[float], now: float
+    ) -> tuple[Any, ...]:
+        self.runs += 1
+        if self.runs % 5:
+            return super()._apply(script, keys, args, now)
+        before = dict(self._data)
+        result = super()._apply(script, keys, args, now)
+        self._data.clear()
+        self._data.update(before)
+        return result
+
+
+class PrintsFourteenDigits(InMemoryStore):
+    """Stores every number as ``%.14g``, as Lua's ``tostring`` would print it."""
+
+    def _apply(
+        self, script: Script, keys: Sequence[str], args: Sequence[float], now: float
+    ) -> tuple[Any, ...]:
+        result = super()._apply(script, keys, args, now)
+        for key in keys:
+            entry = self._data.get(key)
+            if entry is not None and entry[2] is not None:
+                raw = _NUMBER.sub(lambda m: b"%.14g" % float(m.group()), entry[2].encode(entry[0]))
+                self._data[key] = (raw, entry[1], None)
+        return result
+
+
+def memory(*, namespace: str, clock: Clock) -> InMemoryStore:
+    return InMemoryStore(namespace=namespace, clock=clock)
+
+
+def loses_updates(*, namespace: str, clock: Clock) -> InMemoryStore:
+    return LosesUpdates(namespace=namespace, clock=clock)
+
+
+def prints_fourteen_digits(*, namespace: str, clock: Clock) -> InMemoryStore:
+    return PrintsFourteenDigits(namespace=namespace, clock=clock)

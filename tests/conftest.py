@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite: real servers, one of each kind per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from ratescript.conformance import servers
+
+
+def _serve(kind: servers.Kind) -> Iterator[str]:
+    """Yield a server URL; skip when none can be had, except under CI, where a
+    skipped backend would let a broken store pass unnoticed."""
+    try:
+        with servers.server_url(kind) as url:
+            yield url
+    except servers.ServerUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs this server: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://host:port/0`` of a Redis 7 server that lives for the session."""
+    yield from _serve(servers.REDIS)
+
+
+@pytest.fixture(scope="session")
+def memcached_url() -> Iterator[str]:
+    """``memcached://host:port`` of a memcached server that lives for the session."""
+    yield from _serve(servers.MEMCACHED)

@@ -1,0 +1,146 @@
+"""The Python target and the Lua target (lupa, Lua 5.1) decide and store identically.
+
+Hypothesis feeds the same clock steps, costs and parameters to every executor and
+demands bit-identical decisions (``-0.0`` is not ``0.0`` here) and identical stored
+bytes after every step. The draws lean on FACTS.md's traps: fractions like 0.1 and
+1/3, values near 2**53, negative zero, clocks that step backwards (so floor/ceil
+see small negatives).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
+from ratescript.conformance.executors import LuaExecutor, PythonExecutor
+from ratescript.decision import Decision
+from ratescript.exceptions import ScriptRuntimeError
+from ratescript.scriptdsl import Key, Record, allow, ceil, floor, script
+from ratescript.scriptdsl.script import Script
+
+TRAPS = (0.1, 0.2, 0.3, 1 / 3, 2 / 3, 1e-9, 0.5, 1.0, 3.0, 7.0, 2.0**53 - 1, 2.0**53, 2.0**52 + 0.5)
+
+positive = st.sampled_from(TRAPS) | st.floats(1e-6, 1e6, allow_nan=False)
+non_negative = st.sampled_from((0.0, -0.0, *TRAPS)) | st.floats(0, 1e6, allow_nan=False)
+clock_start = st.sampled_from((0.0, -0.0, -1000.5, 1.7e12, 2.0**53 - 1e6, 1 / 3))
+clock_step = st.sampled_from((0.0, -0.0, 0.1, 1 / 3, -0.3, -1.0, 1.0)) | st.floats(
+    -10, 5000, allow_nan=False
+)
+
+
+def exact(decision: Decision) -> tuple[object, ...]:
+    """A decision with every number as its exact bytes, so -0.0 differs from 0.0."""
+    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
+    return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
+
+
+def run_everywhere(script: Script, steps: Sequence[tuple[float, str, Sequence[float]]]) -> None:
+    executors = (PythonExecutor(encoded=True), PythonExecutor(encoded=False), LuaExecutor())
+    keys = sorted({key for _now, key, _args in steps})
+    for now, key, args in steps:
+        outcomes = []
+        for executor in executors:
+            try:
+                outcomes.append(exact(executor.run(script, [key], args, now)))
+            except ScriptRuntimeError as exc:
+                outcomes.append(("error", type(exc)))
+        assert outcomes[1:] == outcomes[:-1], (executors[0].name, now, key, args, outcomes)
+        states = [executor.state(now, keys) for executor in executors]
+        assert states[1:] == states[:-1], (now, key, args, states)
+
+
+def limiter_steps(draw: st.DrawFn) -> list[tuple[float, str, Sequence[float]]]:
+    limit = draw(positive)
+    period = draw(positive)
+    now = draw(clock_start)
+    steps = []
+    for _ in range(draw(st.integers(1, 25))):
+        now += draw(clock_step)
+        cost = draw(non_negative)
+        key = draw(st.sampled_from(("a", "b")))
+        steps.append((now, key, (limit, period, cost)))
+    return steps
+
+
+@st.composite
+def limiter_runs(draw: st.DrawFn) -> list[tuple[float, str, Sequence[float]]]:
+    return limiter_steps(draw)
+
+
+@pytest.mark.parametrize("limiter", [token_bucket, fixed_window, sliding_log], ids=lambda s: s.name)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=limiter_runs())
+def test_builtin_scripts_agree_on_every_target(
+    limiter: Script, steps: list[tuple[float, str, Sequence[float]]]
+) -> None:
+    run_everywhere(limiter, steps)
+
+
+class Results(Record):
+    floor_a: float
+    ceil_a: float
+    mod: float
+    floordiv: float
+    negated: float
+    smallest: float
+    largest: float
+    magnitude: float
+    quotient: float
+    product: float
+    difference: float
+
+
+@script
+def arithmetic(out: Key[Results], a: float, b: float):  # type: ignore[no-untyped-def]
+    r = Results(
+        floor(a), ceil(a), a % b, a // b, -a, min(a, b), max(a, b), abs(a), a / b, a * b, a - b
+    )
+    out.set(r)
+    return allow(remaining=r.mod, reset_ms=r.ceil_a, floor_a=r.floor_a, negated=r.negated)
+
+
+doubles = (
+    st.sampled_from((0.0, -0.0, -0.5, -1e-300, 0.5, 1 / 3, -1 / 3, 0.1, -0.1, 2.0**53, -(2.0**53)))
+    | st.floats(-1e18, 1e18, allow_nan=False)
+    | st.floats(-1.0, 1.0, allow_nan=False)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=doubles, b=doubles)
+def test_arithmetic_is_bit_identical(a: float, b: float) -> None:
+    """Lua 5.1 semantics for floor, ceil, %, //, min, max, -0.0 — and division by zero."""
+    run_everywhere(arithmetic, [(0.0, "x", (a, b))])
+
+
+def test_division_by_zero_fails_alike_and_names_the_line() -> None:
+    for executor in (PythonExecutor(), LuaExecutor()):
+        with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
+            executor.run(arithmetic, ["x"], (1.0, 0.0), 0.0)
+        line = arithmetic.ir.first_line + 2  # the line of `a % b` inside the Results(...) call
+        assert f":{line}:" in str(caught.value) or f":{line - 1}:" in str(caught.value), (
+            executor.name,
+            str(caught.value),
+        )
+
+
+def test_nothing_is_parsed_or_compiled_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running a script never touches the compiler: it was compiled once, at decoration."""
+    import ast
+    import builtins
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsing or compiling during a run")
+
+    monkeypatch.setattr(ast, "parse", forbidden)
+    monkeypatch.setattr(builtins, "compile", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    executor = PythonExecutor(encoded=False)
+    decisions = [executor.run(token_bucket, ["k"], (2.0, 1000.0, 1.0), 0.0) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert math.isclose(decisions[2].wait_ms, 500.0)

@@ -1,0 +1,38 @@
+"""Every public module's ``__all__`` is sorted, unique and names things that exist."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MODULES = ["ratescript", "ratescript.rates", "ratescript.exceptions"]
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_all_names_exist(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_all_is_sorted_and_unique(module_name: str) -> None:
+    names = list(importlib.import_module(module_name).__all__)
+    assert names == sorted(set(names))
+
+
+def test_package_reexports_every_exception() -> None:
+    import ratescript
+    import ratescript.exceptions
+
+    assert set(ratescript.exceptions.__all__) <= set(ratescript.__all__)
+    for name in ratescript.exceptions.__all__:
+        assert getattr(ratescript, name) is getattr(ratescript.exceptions, name)
+
+
+def test_version_is_a_string() -> None:
+    import ratescript
+
+    assert isinstance(ratescript.__version__, str)
+    assert ratescript.__version__.count(".") == 2

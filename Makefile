@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Touched after a successful install: pyproject.toml newer than this => reinstall.
 STAMP  := $(VENV)/.installed
-LINTED := ratescript tests benchmarks
+LINTED := ratescript tests benchmarks examples docs
 # The binaries the test fixtures start on free ports (Debian package names too).
 SERVERS := redis-server memcached
 
@@ -59,6 +59,7 @@ lint: venv
 test: venv servers lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the DSL benchmarks
+## bench: the DSL and store benchmarks
 bench: venv
 	$(BIN)/python benchmarks/bench_dsl.py
+	$(BIN)/python benchmarks/bench_stores.py

@@ -6,7 +6,15 @@ import importlib
 
 import pytest
 
-MODULES = ["ratescript", "ratescript.rates", "ratescript.exceptions"]
+MODULES = [
+    "ratescript",
+    "ratescript.rates",
+    "ratescript.exceptions",
+    "ratescript.decision",
+    "ratescript.scriptdsl",
+    "ratescript.stores",
+    "ratescript.conformance",
+]
 
 
 @pytest.mark.parametrize("module_name", MODULES)

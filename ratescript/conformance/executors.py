@@ -44,6 +44,9 @@ class Executor(Protocol):
     def state(self, now: float, keys: Sequence[str]) -> dict[str, bytes]:
         """The stored bytes of those of ``keys`` that are live at time ``now``."""
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``, as an expiry would."""
+
 
 class PythonExecutor:
     """The Python target on a dict.
@@ -99,6 +102,17 @@ class PythonExecutor:
             self.values[key] = (value, expires_at, script.codecs[index])
         return script.decision(result)
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``, as an expiry would."""
+        self.values.pop(key, None)
+
+    def ttl_left(self, now: float, key: str) -> float | None:
+        """Milliseconds until ``key`` expires (``None``: never or missing)."""
+        entry = self.values.get(key)
+        if entry is None or entry[1] is None:
+            return None
+        return entry[1] - math.floor(now)
+
     def state(self, now: float, keys: Sequence[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
         for key in keys:
@@ -137,6 +151,9 @@ class LuaExecutor:
         assert isinstance(reply, list)
         return script.decision_from_reply(reply)  # type: ignore[arg-type]
 
+    def forget(self, key: str) -> None:
+        self.emulator.delete(key)
+
     def state(self, now: float, keys: Sequence[str]) -> dict[str, bytes]:
         self.now = now
         out: dict[str, bytes] = {}
@@ -172,6 +189,10 @@ class StoreExecutor:
         assert self.store is not None, "attach a store first"
         self.now = now
         return self.loop.run_until_complete(self.store.run(script, keys, args))
+
+    def forget(self, key: str) -> None:
+        assert self.store is not None, "attach a store first"
+        self.loop.run_until_complete(self.store.delete(key))
 
     def state(self, now: float, keys: Sequence[str]) -> dict[str, bytes]:
         assert self.store is not None, "attach a store first"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+from ratescript.decision import NO_METADATA
 from ratescript.exceptions import ScriptRuntimeError
 
 __all__ = [
@@ -136,6 +137,7 @@ def namespace() -> dict[str, Any]:
             "list": list,
         },
         "_KEEP": KEEP,
+        "_NO_METADATA": NO_METADATA,
         "_DELETE": DELETE,
         "_rs_floor": lua_floor,
         "_rs_ceil": lua_ceil,

@@ -47,6 +47,8 @@ class Script:
         self.keys: tuple[n.KeySpec, ...] = ir.keys
         self.params: tuple[str, ...] = ir.params
         self.metadata_names: tuple[str, ...] = ir.metadata_names
+        self.key_count = len(ir.keys)
+        self.param_count = len(ir.params)
         self.codecs: tuple[KeyCodec, ...] = tuple(codec_for(spec) for spec in ir.keys)
         self.python_source, self.python_line_map = generate_python(ir)
         code = compile(self.python_source, f"<ratescript {ir.name}>", "exec")
@@ -84,15 +86,7 @@ class Script:
 
     def decision(self, result: Sequence[Any]) -> Decision:
         """The ``Decision`` of a ``compute`` result."""
-        if self._empty_metadata:
-            return Decision(result[0], result[1], result[2], result[3])
-        return Decision(
-            result[0],
-            result[1],
-            result[2],
-            result[3],
-            dict(zip(self.metadata_names, result[4], strict=True)),
-        )
+        return Decision(result[0], result[1], result[2], result[3], result[4])
 
     def decision_from_reply(self, reply: Sequence[bytes]) -> Decision:
         """The ``Decision`` of a Lua reply (numbers come back as ``%.17g`` strings)."""

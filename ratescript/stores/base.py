@@ -116,7 +116,7 @@ class Store(abc.ABC):
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         """Run ``script`` atomically on ``keys`` (logical names) with numeric ``args``."""
-        if len(keys) != len(script.keys):
+        if len(keys) != script.key_count:
             raise ConfigurationError(
                 f"script `{script.name}` declares {len(script.keys)} keys, got {len(keys)}"
             )

@@ -33,13 +33,24 @@ from ratescript.stores.base import Clock, Store, Value
 
 __all__ = ["InMemoryStore"]
 
-# Keys checked for expiry per write: enough that a full pass over the keys takes
-# fewer writes than there are keys, so expired keys never outnumber live ones.
-_SWEEP_PER_WRITE = 4
+# Keys checked for expiry per sweep, and a sweep every 8 script writes: 4 keys per
+# write on average, so a pass over the keys takes a quarter as many writes as there
+# are keys, and the dict stays within about 4/3 of the live keys.
+_SWEEP_PER_WRITE = 32
 _LOCK_POLL_SECONDS = 0.002
 
-# An entry: (value, expiry in whole ms or None, codec of a decoded value or None for bytes)
+# An entry: (value, the first whole ms at which it is gone or None, the codec of a
+# decoded value or None for bytes)
 Entry = tuple[Any, "int | None", "KeyCodec | None"]
+
+
+def _gone_at(now_ms: int, ttl_ms: float) -> int:
+    """The first whole millisecond at which a key set at ``now_ms`` has expired.
+
+    Redis expires a key set at ``t`` with TTL ``d`` once its clock is past ``t + d``;
+    keeping ``t + d + 1`` lets the per-hit check be one comparison with the raw clock.
+    """
+    return now_ms + max(1, math.ceil(ttl_ms)) + 1
 
 
 def _as_bytes(value: Value) -> bytes:
@@ -77,6 +88,7 @@ class InMemoryStore(Store):
         self._sweep_keys: list[str] = []
         self._sweep_at = 0
         self._sweep_lock = threading.Lock()
+        self._writes = 0
 
     def __len__(self) -> int:
         """Keys held, live or not yet reclaimed."""
@@ -89,7 +101,7 @@ class InMemoryStore(Store):
 
     def _live(self, key: str, now_ms: int) -> Entry | None:
         entry = self._data.get(key)
-        if entry is not None and entry[1] is not None and now_ms > entry[1]:
+        if entry is not None and entry[1] is not None and now_ms >= entry[1]:
             del self._data[key]
             return None
         return entry
@@ -105,27 +117,67 @@ class InMemoryStore(Store):
 
     # --- scripts -------------------------------------------------------------------------
 
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        if len(keys) != 1 or script.key_count != 1 or len(args) != script.param_count:
+            return await super().run(script, keys, args)
+        return self._run_one(script, self._prefix + keys[0], args)
+
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]
     ) -> Decision:
         return self.run_now(script, keys, args)
 
-    def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
-        """Run a script synchronously (it never waits): the body of ``run_script``."""
+    def _run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
+        """The single-key path, inlined: most strategies use one key, and this is per hit."""
         now = self.clock()
-        if len(keys) == 1:
-            key = keys[0]
-            with self._lock_for(key):
-                result = self._apply(script, keys, args, now)
-        else:
-            locks = sorted({id(lock): lock for lock in map(self._lock_for, keys)}.items())
-            for _id, lock in locks:
-                lock.acquire()
+        codec = script.codecs[0]
+        data = self._data
+        with self._locks[hash(key) & self._mask]:
+            entry = data.get(key)
+            value = None
+            if entry is not None:
+                if entry[1] is not None and now >= entry[1]:
+                    del data[key]
+                elif entry[2] is codec:
+                    value = entry[0]
+                else:
+                    value = self._decoded(key, entry, codec)
             try:
-                result = self._apply(script, keys, args, now)
-            finally:
-                for _id, lock in reversed(locks):
-                    lock.release()
+                result = script.compute(now, value, *args)
+            except (ArithmeticError, ValueError) as exc:
+                raise script.python_error(exc) from exc
+            written, ttl = result[5]
+            if written is not KEEP:
+                if written is DELETE:
+                    data.pop(key, None)
+                else:
+                    if type(written) is list:
+                        written = list(written)  # the script may keep using its list
+                    data[key] = (
+                        written,
+                        None
+                        if ttl is None
+                        else math.floor(now) + int(ttl) + 1,  # ttl: whole ms ≥ 1
+                        codec,
+                    )
+                self._writes += 1
+                if not self._writes & 7:
+                    self._sweep(math.floor(now))
+        return script.decision(result)
+
+    def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        """Run a script synchronously (it never waits) on namespaced ``keys``."""
+        if len(keys) == 1:
+            return self._run_one(script, keys[0], args)
+        now = self.clock()
+        locks = sorted({id(lock): lock for lock in map(self._lock_for, keys)}.items())
+        for _id, lock in locks:
+            lock.acquire()
+        try:
+            result = self._apply(script, keys, args, now)
+        finally:
+            for _id, lock in reversed(locks):
+                lock.release()
         return script.decision(result)
 
     def _apply(
@@ -152,7 +204,7 @@ class InMemoryStore(Store):
             ttl = writes[2 * index + 1]
             if isinstance(value, list):
                 value = list(value)  # the script may keep using its list
-            self._data[key] = (value, None if ttl is None else now_ms + int(ttl), codecs[index])
+            self._data[key] = (value, None if ttl is None else _gone_at(now_ms, ttl), codecs[index])
         self._sweep(now_ms)
         return result
 
@@ -170,7 +222,7 @@ class InMemoryStore(Store):
             data = self._data
             for key in keys[at:stop]:
                 entry = data.get(key)
-                if entry is None or entry[1] is None or now_ms <= entry[1]:
+                if entry is None or entry[1] is None or now_ms < entry[1]:
                     continue
                 lock = self._lock_for(key)
                 if lock.acquire(blocking=False):  # a busy key is checked on the next pass
@@ -203,7 +255,7 @@ class InMemoryStore(Store):
         key = self.full_key(key)
         raw = _as_bytes(value)
         now_ms = self._now_ms()
-        expires = None if ttl_ms is None else now_ms + max(1, math.ceil(ttl_ms))
+        expires = None if ttl_ms is None else _gone_at(now_ms, ttl_ms)
         with self._lock_for(key):
             self._data[key] = (raw, expires, None)
         self._sweep(now_ms)
@@ -228,7 +280,7 @@ class InMemoryStore(Store):
             if entry is None:
                 current, expires = (
                     0,
-                    (None if ttl_ms is None else now_ms + max(1, math.ceil(ttl_ms))),
+                    (None if ttl_ms is None else _gone_at(now_ms, ttl_ms)),
                 )
             else:
                 raw = entry[0] if entry[2] is None else entry[2].encode(entry[0])
@@ -252,7 +304,7 @@ class InMemoryStore(Store):
             entry = self._live(key, now_ms)
             if entry is None:
                 return False
-            self._data[key] = (entry[0], now_ms + max(1, math.ceil(ttl_ms)), entry[2])
+            self._data[key] = (entry[0], _gone_at(now_ms, ttl_ms), entry[2])
             return True
 
     async def reset(self) -> None:
@@ -299,6 +351,6 @@ class InMemoryStore(Store):
         with self._lock_for(key):
             if self._live(key, now_ms) is not None:
                 return False
-            expires = None if ttl is None else now_ms + max(1, math.ceil(ttl * 1000))
+            expires = None if ttl is None else _gone_at(now_ms, ttl * 1000)
             self._data[key] = (token, expires, None)
             return True

@@ -10,21 +10,30 @@ Works unchanged with ``redis.asyncio.cluster.RedisCluster``: the keys of one
 script share a hash tag (see ``Store.script_keys``), so every script runs on the
 one node that owns its slot.
 
-Every network call has a deadline (``timeout``), and every error of redis-py is
-translated at this boundary, in ``_translated``, into the exceptions of
-``ratescript.exceptions``.
+Every network call has a deadline (``timeout``), kept by one timer for all calls
+(``_Deadline``), and every error of redis-py is translated at this boundary, in
+``_translation``, into the exceptions of ``ratescript.exceptions``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import math
 import re
 import secrets
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -72,8 +81,13 @@ _UNREACHABLE = (
     ClusterDownError,
     SlotNotCoveredError,
 )
+# Every error of redis-py that the store translates (see ``_translation``).
+_TRANSLATED = (*_UNREACHABLE, RedisError, RedisClusterException)
 # A script's own failure: generated code raises messages starting "ratescript:".
 _SCRIPT_ERROR = re.compile(r"^(?:user_script:\d+: )?ratescript: ")
+_MAX_CONNECTIONS = 100
+# The pool itself never refuses a connection: the store's own slots bound them.
+_POOL_UNBOUNDED = 2**31 - 1
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
 _LOCK_POLL_FIRST_S = 0.001
@@ -102,16 +116,84 @@ _RELEASE_LOCK = _lua(
     "return 0\n"
 )
 
-if sys.version_info >= (3, 11):
 
-    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
-        async with asyncio.timeout(seconds):
-            return await awaitable
+class _Deadline:
+    """``with deadline:`` bounds an await in time like ``asyncio.timeout``, with one timer
+    for every call.
 
-else:
+    ``asyncio.timeout`` costs a ``Timeout``, a ``TimerHandle`` and a heap push and cancel
+    per call: about half of the store's own client-side work. Here a call costs two dict
+    operations. Every call gets the same number of seconds, so calls start in deadline
+    order: the timer only waits for the oldest pending call, and when it fires it cancels
+    the calls that are late and waits again for the oldest left. A late call ends in
+    ``asyncio.TimeoutError``, exactly as under ``asyncio.timeout`` (and a cancellation
+    from elsewhere still ends in ``CancelledError``). A task runs one call at a time.
+    """
 
-    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
-        return await asyncio.wait_for(awaitable, seconds)
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # task -> (deadline, its cancellation count at the start), oldest first.
+        self._pending: dict[asyncio.Task[Any], tuple[float, int]] = {}
+        self._late: dict[asyncio.Task[Any], int] = {}  # cancelled by us; same counts
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None or task in self._pending:
+            raise RuntimeError("a store call must run in a task, one at a time")
+        if loop is not self._loop:
+            self._restart(loop)
+        deadline = loop.time() + self.seconds
+        self._pending[task] = (deadline, _cancelling(task))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        task = asyncio.current_task()
+        if task is None or self._pending.pop(task, None) is not None:
+            return  # in time
+        cancelling = self._late.pop(task, None)
+        if cancelling is None:
+            return  # the loop changed under the call
+        if sys.version_info >= (3, 11) and task.uncancel() > cancelling:
+            return  # cancelled from elsewhere too: that cancellation wins
+        if exc_type is asyncio.CancelledError:
+            raise asyncio.TimeoutError from exc
+        # Late but finished anyway (or failed otherwise): that outcome stands.
+
+    def _expire(self) -> None:
+        self._timer = None
+        assert self._loop is not None
+        now = self._loop.time()
+        pending = self._pending
+        while pending:
+            task = next(iter(pending))
+            deadline, cancelling = pending[task]
+            if deadline > now:
+                self._timer = self._loop.call_at(deadline, self._expire)
+                return
+            del pending[task]
+            self._late[task] = cancelling
+            task.cancel()
+
+    def _restart(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget the calls of a previous event loop: they can never resume."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
+        self._late.clear()
+        self._loop = loop
+
+
+def _cancelling(task: asyncio.Task[Any]) -> int:
+    if sys.version_info >= (3, 11):
+        return task.cancelling()
+    return 0  # Python 3.10 does not count cancellations
 
 
 def _redacted(url: str) -> str:
@@ -143,6 +225,30 @@ def _check_url(url: str) -> None:
         raise ConfigurationError(
             f"invalid Redis URL {_redacted(url)!r}: {problem}; expected e.g. {_URL_EXAMPLES}"
         )
+
+
+@functools.cache
+def _driver_options() -> dict[str, Any]:
+    """Client identification computed once: redis-py otherwise reads its package
+    metadata for every new connection, a third of the cost of a cold burst."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py before 7.1 names the library per connection itself
+        return {}
+    from ratescript import __version__
+
+    return {"driver_info": DriverInfo().add_upstream_driver("ratescript", __version__)}
+
+
+def _describe(client: RedisClient) -> str:
+    """Where a given client points, for error messages."""
+    if isinstance(client, RedisCluster):
+        return "Redis Cluster"
+    options = client.connection_pool.connection_kwargs
+    if options.get("path"):
+        return f"unix://{options['path']}"
+    host, port = options.get("host", "localhost"), options.get("port", 6379)
+    return f"redis://{host}:{port}/{options.get('db', 0)}"
 
 
 def _encode(value: Value) -> bytes:
@@ -180,7 +286,10 @@ class RedisStore(Store):
             callable returning milliseconds (a fake clock in tests).
         timeout: seconds allowed for each network call; past it the call fails with
             ``StoreConnectionError``, so a dead server never hangs a request.
-        client_options: extra ``redis.asyncio.Redis.from_url`` options (URL only).
+        client_options: ``redis.asyncio.Redis.from_url`` options, URL only. With
+            ``max_connections`` (default 100) the store's calls use at most that many
+            connections at once; a burst beyond it waits for a free one (within
+            ``timeout``) instead of failing.
     """
 
     kind = "redis"
@@ -205,9 +314,13 @@ class RedisStore(Store):
             )
         self._server_clock = clock == "server"
         self._timeout = float(timeout)
+        self._deadline = _Deadline(self._timeout)
         self._url: str | None = None
         self._factory: ClientFactory | None = None
         self._client: RedisClient | None = None
+        # Connection slots, for clients the store builds (a given client's pool is its own).
+        self._slots: asyncio.Semaphore | None = None
+        self._max_connections = 0
         target = url_or_client_or_factory
         if isinstance(target, str):
             _check_url(target)
@@ -216,13 +329,23 @@ class RedisStore(Store):
             self._url = target
             self._where = _redacted(target)
             self._client_options: dict[str, Any] = {
-                "socket_timeout": self._timeout,
+                # The store's deadline bounds every call. redis-py's socket_timeout (5 s
+                # by default) adds its own to every read and an asyncio.wait_for (a new
+                # task) to every write: more than all the rest of the store's work.
+                "socket_timeout": None,
                 "socket_connect_timeout": self._timeout,
                 # One immediate retry replaces a pooled connection a restart has broken;
                 # the deadline bounds the whole call anyway.
                 "retry": Retry(NoBackoff(), 1),
+                **_driver_options(),
                 **client_options,
+                "max_connections": _POOL_UNBOUNDED,
             }
+            self._max_connections = client_options.get("max_connections", _MAX_CONNECTIONS)
+            if not (isinstance(self._max_connections, int) and self._max_connections > 0):
+                raise ConfigurationError(
+                    f"max_connections must be a positive integer, got {self._max_connections!r}"
+                )
             return
         if client_options:
             raise ConfigurationError(
@@ -231,10 +354,10 @@ class RedisStore(Store):
             )
         if isinstance(target, Redis | RedisCluster):
             self._client = self._checked(target)
-            self._where = type(target).__name__
+            self._where = _describe(target)
         elif callable(target):
             self._factory = target
-            self._where = "the client of the factory"
+            self._where = "the factory's Redis client"
         else:
             raise ConfigurationError(
                 "RedisStore takes a Redis URL, a redis.asyncio client or a factory of one, "
@@ -246,7 +369,11 @@ class RedisStore(Store):
 
     @property
     def client(self) -> RedisClient | None:
-        """The redis-py client in use (``None`` before the store has connected)."""
+        """The redis-py client in use (``None`` before the store has connected).
+
+        Calls made on it directly are not bounded by ``timeout``: a client the store
+        built has no socket read timeout, since the store bounds its own calls.
+        """
         return self._client
 
     # --- connections and errors ------------------------------------------------------
@@ -269,53 +396,72 @@ class RedisStore(Store):
         if self._client is None:
             if self._url is not None:
                 self._client = Redis.from_url(self._url, **self._client_options)
+                # Calls beyond max_connections wait for a slot (within their deadline)
+                # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
+                self._slots = asyncio.Semaphore(self._max_connections)
             else:
                 assert self._factory is not None
                 self._client = self._checked(self._factory())
+                self._where = _describe(self._client)
         return self._client
 
     @property
     def _owns_client(self) -> bool:
         return self._url is not None or self._factory is not None
 
+    def _translation(
+        self, exc: BaseException, operation: str, script: Script | None = None
+    ) -> BaseException:
+        """ratescript's exception for one of redis-py's, naming the store and operation."""
+        if isinstance(exc, _UNREACHABLE):
+            reason = str(exc) or f"no reply within {self._timeout:g} s"
+            return StoreConnectionError(
+                f"cannot reach {self._where}: {reason}", store=self.kind, operation=operation
+            )
+        message = str(exc)
+        if isinstance(exc, ResponseError) and script is not None and _SCRIPT_ERROR.match(message):
+            return script.lua_error(message)
+        return StoreError(message, store=self.kind, operation=operation)
+
     @contextlib.contextmanager
-    def _translated(self, operation: str, script: Script | None = None) -> Iterator[None]:
+    def _translated(self, operation: str) -> Iterator[None]:
         """Turn redis-py's exceptions into ratescript's, naming the store and operation."""
         try:
             yield
-        except _UNREACHABLE as exc:
-            reason = str(exc) or f"no reply within {self._timeout:g} s"
-            raise StoreConnectionError(
-                f"cannot reach {self._where}: {reason}", store=self.kind, operation=operation
-            ) from exc
-        except ResponseError as exc:
-            message = str(exc)
-            if script is not None and _SCRIPT_ERROR.match(message):
-                raise script.lua_error(message) from exc
-            raise StoreError(message, store=self.kind, operation=operation) from exc
-        except (RedisError, RedisClusterException) as exc:
-            raise StoreError(str(exc), store=self.kind, operation=operation) from exc
+        except _TRANSLATED as exc:
+            raise self._translation(exc, operation) from exc
 
     async def _eval(
-        self,
-        sha: str,
-        source: str,
-        keys: Sequence[str],
-        argv: Sequence[bytes],
-        operation: str,
-        script: Script | None = None,
+        self, sha: str, source: str, keys: Sequence[str], argv: Sequence[bytes], operation: str
     ) -> Any:
         """Run Lua by its SHA; on ``NOSCRIPT`` send the source once (``EVAL`` caches it)."""
         client = self._client or self._connect()
-        with self._translated(operation, script):
+        with self._translated(operation):
             try:
-                return await _within(self._timeout, client.evalsha(sha, len(keys), *keys, *argv))
+                return await self._bounded(client.evalsha(sha, len(keys), *keys, *argv))
             except NoScriptError:
-                return await _within(self._timeout, client.eval(source, len(keys), *keys, *argv))
+                return await self._bounded(client.eval(source, len(keys), *keys, *argv))
+
+    async def _bounded(self, awaitable: Awaitable[T]) -> T:
+        """Await one network call with a free connection slot, all within the deadline."""
+        with self._deadline:
+            slots = self._slots
+            if slots is None:
+                return await awaitable
+            try:
+                await slots.acquire()
+            except BaseException:
+                if isinstance(awaitable, Coroutine):
+                    awaitable.close()  # never started: no "never awaited" warning
+                raise
+            try:
+                return await awaitable
+            finally:
+                slots.release()
 
     async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
         with self._translated(operation):
-            return await _within(self._timeout, awaitable)
+            return await self._bounded(awaitable)
 
     # --- scripts -------------------------------------------------------------------------
 
@@ -326,9 +472,25 @@ class RedisStore(Store):
         server_time = self._server_clock or not script.uses_now
         now = b"" if server_time else b"%.17g" % self.clock()
         argv = [now, *[b"%.17g" % arg for arg in args]]
-        reply = await self._eval(
-            script.lua_sha, script.lua_source, keys, argv, f"run {script.name}", script
-        )
+        # _eval() and _bounded() written out: on the hot path, a coroutine, a generator
+        # context manager or an `async with` of ours is each a few % of a decision.
+        client = self._client or self._connect()
+        slots = self._slots
+        try:
+            try:
+                with self._deadline:
+                    if slots is None:
+                        reply = await client.evalsha(script.lua_sha, len(keys), *keys, *argv)
+                    else:
+                        await slots.acquire()
+                        try:
+                            reply = await client.evalsha(script.lua_sha, len(keys), *keys, *argv)
+                        finally:
+                            slots.release()
+            except NoScriptError:
+                reply = await self._bounded(client.eval(script.lua_source, len(keys), *keys, *argv))
+        except _TRANSLATED as exc:
+            raise self._translation(exc, f"run {script.name}", script) from exc
         return script.decision_from_reply(reply)
 
     # --- plain key-value operations ------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ratescript.decision import Decision
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock
 from ratescript.stores.memory import InMemoryStore
@@ -25,32 +26,28 @@ class LosesUpdates(InMemoryStore):
         super().__init__(**options)
         self.runs = 0
 
-    def _apply(
-        self, script: Script, keys: Sequence[str], args: Sequence[float], now: float
-    ) -> tuple[Any, ...]:
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         self.runs += 1
         if self.runs % 5:
-            return super()._apply(script, keys, args, now)
+            return await super().run(script, keys, args)
         before = dict(self._data)
-        result = super()._apply(script, keys, args, now)
+        decision = await super().run(script, keys, args)
         self._data.clear()
         self._data.update(before)
-        return result
+        return decision
 
 
 class PrintsFourteenDigits(InMemoryStore):
     """Stores every number as ``%.14g``, as Lua's ``tostring`` would print it."""
 
-    def _apply(
-        self, script: Script, keys: Sequence[str], args: Sequence[float], now: float
-    ) -> tuple[Any, ...]:
-        result = super()._apply(script, keys, args, now)
-        for key in keys:
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        decision = await super().run(script, keys, args)
+        for key in self.script_keys(keys):
             entry = self._data.get(key)
             if entry is not None and entry[2] is not None:
                 raw = _NUMBER.sub(lambda m: b"%.14g" % float(m.group()), entry[2].encode(entry[0]))
                 self._data[key] = (raw, entry[1], None)
-        return result
+        return decision
 
 
 def memory(*, namespace: str, clock: Clock) -> InMemoryStore:

@@ -8,6 +8,11 @@ metadata...}``, every number printed with ``%.17g`` (Lua's ``tostring`` prints
 only 14 digits). Helpers are emitted only when used, as locals bound before any
 author variable, so an author's ``string`` or ``end`` can never shadow them (the
 latter is renamed: Lua keywords are not Lua names).
+
+Redis runs the whole chunk on every call, so the code favours what is cheap there:
+checks inline rather than in functions (each ``local function`` is a new closure per
+call), one ``string.match`` to split and check a record, constants printed at compile
+time. Every check fails with the message, and on the line, that a helper would have.
 """
 
 from __future__ import annotations
@@ -61,16 +66,30 @@ _LUA_GLOBALS = frozenset(
     }
 )
 
-# Each helper: its Lua definition and the helpers it needs. Messages start with
-# "ratescript:" so clients can tell a script's own failure from any other error.
+# Every byte %.17g prints in a number, as a Lua pattern class: a value is read only if
+# all its bytes are these or separators, so Lua's tonumber and Python's float accept
+# exactly the same strings (Lua alone reads hex, spaces and NUL-cut strings, Python
+# alone underscores). The same bytes as ``codec._PRINTABLE``, less ``:`` and ``,``
+# (a "-" that ends a Lua set is itself, not a range).
+_DIGITS = "[0-9.e+-]"
+# Lua 5.1 refuses patterns of more captures (LUA_MAXCAPTURES).
+_MAX_CAPTURES = 32
+_NOT_FINITE = "cannot store a number that is not finite"
+
+# Each helper: its Lua definition and the helpers it needs. Redis runs the whole chunk
+# on every EVALSHA, so each `local function` is a new closure per call: the hot path
+# (arguments, reads and writes of numbers and records, checks) is emitted inline and
+# only the log's loops live in functions. Messages start with "ratescript:" so clients
+# can tell a script's own failure from any other error.
 _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "_rs_fmt": ("local _rs_fmt = string.format", ()),
+    "_rs_match": ("local _rs_match = string.match", ()),
     "_rs_floor": ("local _rs_floor = math.floor", ()),
     "_rs_ceil": ("local _rs_ceil = math.ceil", ()),
     "_rs_min": ("local _rs_min = math.min", ()),
     "_rs_max": ("local _rs_max = math.max", ()),
     "_rs_abs": ("local _rs_abs = math.abs", ()),
-    "_rs_num": ("local function _rs_num(x) return _rs_fmt('%.17g', x) end", ("_rs_fmt",)),
+    # Only for a divisor that is not a plain name or constant (those are checked inline).
     "_rs_div": (
         "local function _rs_div(a, b)\n"
         "  if b == 0 then error('ratescript: division by zero', 2) end\n"
@@ -85,109 +104,40 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "end",
         ("_rs_floor",),
     ),
-    "_rs_arg": (
-        "local function _rs_arg(i, name)\n"
-        "  local v = tonumber(ARGV[i])\n"
-        "  if not v then error('ratescript: argument ' .. name .. ' is not a number', 2) end\n"
-        "  return v\n"
-        "end",
-        (),
-    ),
-    "_rs_finite": (
-        "local function _rs_finite(line, ...)\n"
-        "  for i = 1, select('#', ...) do\n"
-        "    local v = select(i, ...)\n"
-        "    if v - v ~= 0 then\n"
-        "      error('ratescript: line ' .. line ..\n"
-        "        ': cannot store a number that is not finite', 0)\n"
-        "    end\n"
-        "  end\n"
-        "end",
-        (),
-    ),
-    "_rs_corrupt": (
-        "local function _rs_corrupt(i, raw, expected)\n"
-        "  error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected ' .. expected, 0)\n"
-        "end",
-        (),
-    ),
-    "_rs_split": (
-        # Splits exactly like Python's bytes.split(sep), so both reject the same values.
-        "local function _rs_split(raw, sep)\n"
-        "  local parts, count, pos = {}, 0, 1\n"
-        "  while true do\n"
-        "    local at = string.find(raw, sep, pos, true)\n"
-        "    count = count + 1\n"
-        "    if not at then parts[count] = string.sub(raw, pos); return parts, count end\n"
-        "    parts[count] = string.sub(raw, pos, at - 1)\n"
-        "    pos = at + 1\n"
-        "  end\n"
-        "end",
-        (),
-    ),
-    "_rs_read": (
-        # Only the bytes %.17g can print get through, so Lua's tonumber and Python's float
-        # accept exactly the same values (Lua alone reads hex, Python alone underscores).
-        "local function _rs_read(i, expected)\n"
-        "  local raw = redis.call('GET', KEYS[i])\n"
-        "  if raw and string.find(raw, '[^%d%.e%+%-:,]') then _rs_corrupt(i, raw, expected) end\n"
-        "  return raw\n"
-        "end",
-        ("_rs_corrupt",),
-    ),
-    "_rs_get_number": (
-        "local function _rs_get_number(i)\n"
-        "  local raw = _rs_read(i, 'a number')\n"
-        "  if not raw then return nil end\n"
-        "  local v = tonumber(raw)\n"
-        "  if not v then _rs_corrupt(i, raw, 'a number') end\n"
-        "  return v\n"
-        "end",
-        ("_rs_read", "_rs_corrupt"),
-    ),
-    "_rs_get_record": (
-        "local function _rs_get_record(i, n)\n"
-        "  local raw = _rs_read(i, n .. ' numbers')\n"
-        "  if not raw then return false end\n"
-        "  local parts, count = _rs_split(raw, ':')\n"
-        "  if count ~= n then _rs_corrupt(i, raw, n .. ' numbers') end\n"
+    # Records of more fields than one pattern can capture; nil when `raw` is not n numbers.
+    "_rs_fields": (
+        "local function _rs_fields(raw, n)\n"
+        "  local fields, pos = {}, 1\n"
         "  for j = 1, n do\n"
-        "    local v = tonumber(parts[j])\n"
-        "    if not v then _rs_corrupt(i, raw, n .. ' numbers') end\n"
-        "    parts[j] = v\n"
+        f"    local pattern = j < n and '^({_DIGITS}*):' or '^({_DIGITS}*)$'\n"
+        "    local _, e, field = string.find(raw, pattern, pos)\n"
+        "    fields[j] = tonumber(field)\n"
+        "    if not fields[j] then return nil end\n"
+        "    pos = e + 1\n"
         "  end\n"
-        "  return parts\n"
+        "  return fields\n"
         "end",
-        ("_rs_read", "_rs_split", "_rs_corrupt"),
+        (),
     ),
     "_rs_get_log": (
+        # Entries "time:amount" joined by ",", read exactly as Python's split and
+        # partition read them: each find is anchored where the previous entry ended.
         "local function _rs_get_log(i)\n"
-        "  local raw = _rs_read(i, 'a log')\n"
+        "  local raw = redis.call('GET', KEYS[i])\n"
         "  local times, amounts = {}, {}\n"
         "  if not raw or raw == '' then return times, amounts, 1, 0 end\n"
-        "  local entries, count = _rs_split(raw, ',')\n"
-        "  for j = 1, count do\n"
-        "    local entry = entries[j]\n"
-        "    local at = string.find(entry, ':', 1, true)\n"
-        "    local t = at and tonumber(string.sub(entry, 1, at - 1))\n"
-        "    local a = at and tonumber(string.sub(entry, at + 1))\n"
-        "    if not (t and a) then _rs_corrupt(i, raw, 'a log') end\n"
-        "    times[j], amounts[j] = t, a\n"
+        "  local count, pos, last = 0, 1, #raw\n"
+        "  while true do\n"
+        f"    local _, e, t, a, sep = string.find(raw, '^({_DIGITS}*):({_DIGITS}*)(,?)', pos)\n"
+        "    t, a = tonumber(t), tonumber(a)\n"
+        "    if not (t and a) or (sep == '' and e < last) then\n"
+        "      error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)\n"
+        "    end\n"
+        "    count = count + 1\n"
+        "    times[count], amounts[count] = t, a\n"
+        "    if sep == '' then return times, amounts, 1, count end\n"
+        "    pos = e + 1\n"
         "  end\n"
-        "  return times, amounts, 1, count\n"
-        "end",
-        ("_rs_read", "_rs_split", "_rs_corrupt"),
-    ),
-    "_rs_ttl": (
-        "local function _rs_ttl(ms)\n"
-        "  return _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil(ms))))\n"
-        "end",
-        ("_rs_fmt", "_rs_max", "_rs_min", "_rs_ceil"),
-    ),
-    "_rs_put": (
-        "local function _rs_put(i, value, ttl)\n"
-        "  if ttl then redis.call('SET', KEYS[i], value, 'PX', ttl)\n"
-        "  else redis.call('SET', KEYS[i], value) end\n"
         "end",
         (),
     ),
@@ -210,7 +160,9 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "_rs_log_append": (
         "local function _rs_log_append(times, amounts, head, last, t, a, line)\n"
-        "  _rs_finite(line, t, a)\n"
+        "  if t - t ~= 0 or a - a ~= 0 then\n"
+        f"    error('ratescript: line ' .. line .. ': {_NOT_FINITE}', 0)\n"
+        "  end\n"
         "  if last >= head and t <= times[last] then\n"
         "    amounts[last] = amounts[last] + a\n"
         "    return last\n"
@@ -219,7 +171,7 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  times[last], amounts[last] = t, a\n"
         "  return last\n"
         "end",
-        ("_rs_finite",),
+        (),
     ),
     "_rs_log_sum": (
         "local function _rs_log_sum(amounts, head, last)\n"
@@ -230,6 +182,19 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
 }
+
+
+def _plain(node: n.Expr) -> bool:
+    """Whether ``node`` is a name or a constant: cheap, and safe to evaluate twice."""
+    return isinstance(node, n.Var | n.Now | n.Const)
+
+
+def _nonzero(node: n.Expr) -> bool:
+    return isinstance(node, n.Const) and node.value != 0
+
+
+def _checked(divisor: str, value: str) -> str:
+    return f"({divisor} ~= 0 and {value} or error('ratescript: division by zero'))"
 
 
 class LuaGenerator(Generator):
@@ -262,8 +227,6 @@ class LuaGenerator(Generator):
         ir = self.ir
         body = LuaBody(self)
         body.block(ir.body)
-        if ir.params:
-            self.use("_rs_arg")
         out = self.out
         out.origin = ir.first_line
         # The module, not the file path: the source (and its SHA) must not depend on the checkout.
@@ -280,7 +243,11 @@ class LuaGenerator(Generator):
             out.line("  _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000")
             out.line("end")
         for position, param in enumerate(ir.params):
-            out.line(f"local {self.name(param)} = _rs_arg({position + 2}, '{param}')")
+            # error() at level 1 names this line, as any inline check names its own.
+            out.line(
+                f"local {self.name(param)} = tonumber(ARGV[{position + 2}])"
+                f" or error('ratescript: argument {param} is not a number')"
+            )
         declared = [self.name(v) for v in ir.variables]
         for log in ir.logs:
             declared.extend(self.log(log))
@@ -331,12 +298,31 @@ class LuaBody(Generator):
     def expr_Binary(self, node: n.Binary) -> str:
         left, right = self.expr(node.left), self.expr(node.right)
         if node.op == "/":
-            return f"{self.use('_rs_div')}({left}, {right})"
+            return self.quotient(node.right, left, right)
         if node.op == "//":
-            return f"{self.use('_rs_floor')}({self.use('_rs_div')}({left}, {right}))"
+            return f"{self.use('_rs_floor')}({self.quotient(node.right, left, right)})"
         if node.op == "%":
-            return f"{self.use('_rs_mod')}({left}, {right})"
+            return self.remainder(node, left, right)
         return f"({left} {node.op} {right})"
+
+    # A plain divisor is checked inline, with no call: "b ~= 0 and q or error(...)" is
+    # safe because a number is never false in Lua, and error() at level 1 names the
+    # generated line, as the helpers' level 2 does. Other divisors go through a helper,
+    # so that they are evaluated once.
+
+    def quotient(self, divisor: n.Expr, left: str, right: str) -> str:
+        if _nonzero(divisor):
+            return f"({left} / {right})"
+        if _plain(divisor):
+            return _checked(right, f"{left} / {right}")
+        return f"{self.use('_rs_div')}({left}, {right})"
+
+    def remainder(self, node: n.Binary, left: str, right: str) -> str:
+        # Lua 5.1's a % b (FACTS: it differs from Python's %), with a and b used twice.
+        if not (_plain(node.left) and _plain(node.right)):
+            return f"{self.use('_rs_mod')}({left}, {right})"
+        value = f"{left} - {self.use('_rs_floor')}({left} / {right}) * {right}"
+        return f"({value})" if _nonzero(node.right) else _checked(right, value)
 
     def expr_Unary(self, node: n.Unary) -> str:
         operand = self.expr(node.operand)
@@ -415,50 +401,91 @@ class LuaBody(Generator):
         self.out.line("break")
 
     def stmt_Return(self, node: n.Return) -> None:
-        num = self.use("_rs_num")
         values = [node.wait_ms, node.remaining, node.reset_ms, *node.metadata]
-        parts = ", ".join(f"{num}({self.expr(v)})" for v in values)
+        parts = ", ".join(self.number_text(v) for v in values)
         self.out.line(f"return {{'{1 if node.allowed else 0}', {parts}}}")
+
+    def number_text(self, node: n.Expr) -> str:
+        """Lua for ``node`` printed with %.17g; a constant is printed now, by Python's
+        printf, which prints exactly as Lua's does."""
+        if isinstance(node, n.Const):
+            return "'%.17g'" % node.value  # noqa: UP031 -- the exact C printf format
+        return f"{self.use('_rs_fmt')}('%.17g', {self.expr(node)})"
+
+    def corrupt(self, slot: int, expected: str) -> str:
+        """The error of a value that is not what the key holds (parsed by ``lua_error``)."""
+        message = f"'ratescript: corrupt value at key ' .. KEYS[{slot}] .. ': expected {expected}'"
+        return f"error({message}, 0)"
 
     def stmt_LoadKey(self, node: n.LoadKey) -> None:
         spec = self.ir.keys[node.key]
         slot = node.key + 1
         if spec.kind is n.KeyKind.LOG:
-            names = ", ".join(self.parent.log(node.targets[0]))
-            self.out.line(f"{names} = {self.use('_rs_get_log')}({slot})")
+            log = ", ".join(self.parent.log(node.targets[0]))
+            self.out.line(f"{log} = {self.use('_rs_get_log')}({slot})")
             return
-        # Read into _r first: a default may refer to the old value of its own target.
+        # The defaults are evaluated only in the "else" branch, before any target is set,
+        # so a default may refer to the old value of its own target.
         self.needs_read_slot = True
-        targets = ", ".join(self.parent.name(t) for t in node.targets)
-        defaults = ", ".join(self.expr(d) for d in node.defaults)
+        names = [self.parent.name(t) for t in node.targets]
+        targets = ", ".join(names)
+        self.out.line(f"_r = redis.call('GET', KEYS[{slot}])")
+        self.out.line("if _r then")
+        self.out.indent()
+        count = len(names)
         if spec.kind is n.KeyKind.NUMBER:
-            self.out.line(f"_r = {self.use('_rs_get_number')}({slot})")
-            self.out.line(f"if _r then {targets} = _r else {targets} = {defaults} end")
-            return
-        fields = ", ".join(f"_r[{i + 1}]" for i in range(len(node.targets)))
-        self.out.line(f"_r = {self.use('_rs_get_record')}({slot}, {len(node.targets)})")
-        self.out.line(f"if _r then {targets} = {fields} else {targets} = {defaults} end")
+            expected = "a number"
+            self.out.line(f"{targets} = tonumber({self.use('_rs_match')}(_r, '^{_DIGITS}*$'))")
+        elif count <= _MAX_CAPTURES:
+            # One match splits and checks the bytes at once; tonumber(nil) is nil.
+            expected = f"{count} numbers"
+            pattern = ":".join([f"({_DIGITS}*)"] * count)
+            self.out.line(f"{targets} = {self.use('_rs_match')}(_r, '^{pattern}$')")
+            self.out.line(f"{targets} = {', '.join(f'tonumber({t})' for t in names)}")
+        else:
+            expected = f"{count} numbers"
+            self.out.line(f"_r = {self.use('_rs_fields')}(_r, {count}) or {{}}")
+            self.out.line(f"{targets} = {', '.join(f'_r[{i + 1}]' for i in range(count))}")
+        self.out.line(f"if not ({' and '.join(names)}) then")
+        self.out.line(f"  {self.corrupt(slot, expected)}")
+        self.out.line("end")
+        self.out.dedent()
+        self.out.line("else")
+        self.out.line(f"  {targets} = {', '.join(self.expr(d) for d in node.defaults)}")
+        self.out.line("end")
 
     def stmt_StoreKey(self, node: n.StoreKey) -> None:
         spec = self.ir.keys[node.key]
-        slot = node.key + 1
+        key = f"KEYS[{node.key + 1}]"
+        if node.ttl_ms is None:
+            ttl = ""
+        else:
+            # Clamped like every store's TTL, and printed as an integer: Redis would print
+            # a number argument with %.17g, and PX takes only integers.
+            floor, ceiling = self.use("_rs_max"), self.use("_rs_min")
+            ceil = self.use("_rs_ceil")
+            clamped = f"{floor}(1, {ceiling}(315360000000, {ceil}({self.expr(node.ttl_ms)})))"
+            ttl = f", 'PX', {self.use('_rs_fmt')}('%d', {clamped})"
         if spec.kind is n.KeyKind.LOG:
             value = f"{self.use('_rs_encode_log')}({', '.join(self.parent.log(node.log))})"
-        else:
-            # A block of its own, so the temporaries never pile up as top-level locals.
-            values = [self.expr(v) for v in node.values]
-            names = [f"_v{i}" for i in range(len(values))]
-            self.out.line("do")
-            self.out.indent()
-            self.out.line(f"local {', '.join(names)} = {', '.join(values)}")
-            self.out.line(f"{self.use('_rs_finite')}({node.line}, {', '.join(names)})")
-            pattern = ":".join(["%.17g"] * len(values))
-            value = f"{self.use('_rs_fmt')}('{pattern}', {', '.join(names)})"
-        ttl = "nil" if node.ttl_ms is None else f"{self.use('_rs_ttl')}({self.expr(node.ttl_ms)})"
-        self.out.line(f"{self.use('_rs_put')}({slot}, {value}, {ttl})")
-        if spec.kind is not n.KeyKind.LOG:
-            self.out.dedent()
-            self.out.line("end")
+            self.out.line(f"redis.call('SET', {key}, {value}{ttl})")
+            return
+        # A block of its own, so the temporaries never pile up as top-level locals.
+        values = [self.expr(v) for v in node.values]
+        names = [f"_v{i}" for i in range(len(values))]
+        self.out.line("do")
+        self.out.indent()
+        self.out.line(f"local {', '.join(names)} = {', '.join(values)}")
+        # v - v is 0 for every finite v, and NaN for NaN and the infinities.
+        infinite = " or ".join(f"{name} - {name} ~= 0" for name in names)
+        self.out.line(f"if {infinite} then")
+        self.out.line(f"  error('ratescript: line {node.line}: {_NOT_FINITE}', 0)")
+        self.out.line("end")
+        pattern = ":".join(["%.17g"] * len(values))
+        value = f"{self.use('_rs_fmt')}('{pattern}', {', '.join(names)})"
+        self.out.line(f"redis.call('SET', {key}, {value}{ttl})")
+        self.out.dedent()
+        self.out.line("end")
 
     def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
         self.out.line(f"redis.call('DEL', KEYS[{node.key + 1}])")

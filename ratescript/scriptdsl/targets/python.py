@@ -4,7 +4,8 @@ The function is pure: it takes the clock, the current value of each declared key
 (decoded: a float, a tuple of record fields, a list of log entries, or ``None``
 when missing) and the numeric parameters, and returns
 ``(allowed, wait_ms, remaining, reset_ms, metadata, writes)`` where ``writes``
-holds, per key, the value to store (or ``KEEP`` / ``DELETE``) and its TTL in ms.
+holds, per key, the value to store (or ``KEEP`` / ``DELETE``) and its TTL in ms,
+and ``metadata`` is a dict (a shared empty mapping for scripts without metadata).
 Being pure is what lets the same code serve the in-process store (values in a
 dict) and the Memcached plan (values decoded from ``gets``, written with ``cas``).
 """
@@ -130,11 +131,19 @@ class PythonGenerator(Generator):
         self.out.line("break")
 
     def stmt_Return(self, node: n.Return) -> None:
-        metadata = "".join(f"{self.expr(m)}, " for m in node.metadata)
+        # Metadata as a dict literal: the Decision takes it as is, nothing to zip per hit.
+        names = self.ir.metadata_names
+        metadata = (
+            "{"
+            + ", ".join(f"{n!r}: {self.expr(m)}" for n, m in zip(names, node.metadata, strict=True))
+            + "}"
+            if names
+            else "_NO_METADATA"
+        )
         writes = "".join(f"_w{i}, _t{i}, " for i in range(len(self.ir.keys)))
         self.out.line(
             f"return ({node.allowed}, {self.expr(node.wait_ms)}, {self.expr(node.remaining)}, "
-            f"{self.expr(node.reset_ms)}, ({metadata}), ({writes}))"
+            f"{self.expr(node.reset_ms)}, {metadata}, ({writes}))"
         )
 
     def stmt_LoadKey(self, node: n.LoadKey) -> None:

@@ -1,67 +1,36 @@
 -- ratescript script `fixed_window_readonly` from ratescript.builtin_scripts, line 49
 -- generated code: do not edit
 local _rs_fmt = string.format
+local _rs_match = string.match
 local _rs_floor = math.floor
-local function _rs_num(x) return _rs_fmt('%.17g', x) end
-local function _rs_div(a, b)
-  if b == 0 then error('ratescript: division by zero', 2) end
-  return a / b
-end
-local function _rs_arg(i, name)
-  local v = tonumber(ARGV[i])
-  if not v then error('ratescript: argument ' .. name .. ' is not a number', 2) end
-  return v
-end
-local function _rs_corrupt(i, raw, expected)
-  error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected ' .. expected, 0)
-end
-local function _rs_split(raw, sep)
-  local parts, count, pos = {}, 0, 1
-  while true do
-    local at = string.find(raw, sep, pos, true)
-    count = count + 1
-    if not at then parts[count] = string.sub(raw, pos); return parts, count end
-    parts[count] = string.sub(raw, pos, at - 1)
-    pos = at + 1
-  end
-end
-local function _rs_read(i, expected)
-  local raw = redis.call('GET', KEYS[i])
-  if raw and string.find(raw, '[^%d%.e%+%-:,]') then _rs_corrupt(i, raw, expected) end
-  return raw
-end
-local function _rs_get_record(i, n)
-  local raw = _rs_read(i, n .. ' numbers')
-  if not raw then return false end
-  local parts, count = _rs_split(raw, ':')
-  if count ~= n then _rs_corrupt(i, raw, n .. ' numbers') end
-  for j = 1, n do
-    local v = tonumber(parts[j])
-    if not v then _rs_corrupt(i, raw, n .. ' numbers') end
-    parts[j] = v
-  end
-  return parts
-end
 local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
   _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
-local limit = _rs_arg(2, 'limit')
-local period_ms = _rs_arg(3, 'period_ms')
-local cost = _rs_arg(4, 'cost')
+local limit = tonumber(ARGV[2]) or error('ratescript: argument limit is not a number')
+local period_ms = tonumber(ARGV[3]) or error('ratescript: argument period_ms is not a number')
+local cost = tonumber(ARGV[4]) or error('ratescript: argument cost is not a number')
 local now, start, w__start, w__count, used, reset
 local _r
 now = _now
-start = (_rs_floor(_rs_div(now, period_ms)) * period_ms)
-_r = _rs_get_record(1, 2)
-if _r then w__start, w__count = _r[1], _r[2] else w__start, w__count = start, 0 end
+start = (_rs_floor((period_ms ~= 0 and now / period_ms or error('ratescript: division by zero'))) * period_ms)
+_r = redis.call('GET', KEYS[1])
+if _r then
+  w__start, w__count = _rs_match(_r, '^([0-9.e+-]*):([0-9.e+-]*)$')
+  w__start, w__count = tonumber(w__start), tonumber(w__count)
+  if not (w__start and w__count) then
+    error('ratescript: corrupt value at key ' .. KEYS[1] .. ': expected 2 numbers', 0)
+  end
+else
+  w__start, w__count = start, 0
+end
 used = ((w__start == start) and w__count or 0)
 reset = ((start + period_ms) - now)
 if ((used + cost) <= limit) then
-  return {'1', _rs_num(0), _rs_num(((limit - used) - cost)), _rs_num(reset)}
+  return {'1', '0', _rs_fmt('%.17g', ((limit - used) - cost)), _rs_fmt('%.17g', reset)}
 end
 if (cost > limit) then
-  return {'0', _rs_num(0), _rs_num((limit - used)), _rs_num(reset)}
+  return {'0', '0', _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}
 end
-return {'0', _rs_num(reset), _rs_num((limit - used)), _rs_num(reset)}
+return {'0', _rs_fmt('%.17g', reset), _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}

@@ -1,60 +1,31 @@
 -- ratescript script `sliding_log_readonly` from ratescript.builtin_scripts, line 69
 -- generated code: do not edit
 local _rs_fmt = string.format
-local function _rs_num(x) return _rs_fmt('%.17g', x) end
-local function _rs_arg(i, name)
-  local v = tonumber(ARGV[i])
-  if not v then error('ratescript: argument ' .. name .. ' is not a number', 2) end
-  return v
-end
-local function _rs_finite(line, ...)
-  for i = 1, select('#', ...) do
-    local v = select(i, ...)
-    if v - v ~= 0 then
-      error('ratescript: line ' .. line ..
-        ': cannot store a number that is not finite', 0)
-    end
-  end
-end
-local function _rs_corrupt(i, raw, expected)
-  error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected ' .. expected, 0)
-end
-local function _rs_split(raw, sep)
-  local parts, count, pos = {}, 0, 1
-  while true do
-    local at = string.find(raw, sep, pos, true)
-    count = count + 1
-    if not at then parts[count] = string.sub(raw, pos); return parts, count end
-    parts[count] = string.sub(raw, pos, at - 1)
-    pos = at + 1
-  end
-end
-local function _rs_read(i, expected)
-  local raw = redis.call('GET', KEYS[i])
-  if raw and string.find(raw, '[^%d%.e%+%-:,]') then _rs_corrupt(i, raw, expected) end
-  return raw
-end
 local function _rs_get_log(i)
-  local raw = _rs_read(i, 'a log')
+  local raw = redis.call('GET', KEYS[i])
   local times, amounts = {}, {}
   if not raw or raw == '' then return times, amounts, 1, 0 end
-  local entries, count = _rs_split(raw, ',')
-  for j = 1, count do
-    local entry = entries[j]
-    local at = string.find(entry, ':', 1, true)
-    local t = at and tonumber(string.sub(entry, 1, at - 1))
-    local a = at and tonumber(string.sub(entry, at + 1))
-    if not (t and a) then _rs_corrupt(i, raw, 'a log') end
-    times[j], amounts[j] = t, a
+  local count, pos, last = 0, 1, #raw
+  while true do
+    local _, e, t, a, sep = string.find(raw, '^([0-9.e+-]*):([0-9.e+-]*)(,?)', pos)
+    t, a = tonumber(t), tonumber(a)
+    if not (t and a) or (sep == '' and e < last) then
+      error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)
+    end
+    count = count + 1
+    times[count], amounts[count] = t, a
+    if sep == '' then return times, amounts, 1, count end
+    pos = e + 1
   end
-  return times, amounts, 1, count
 end
 local function _rs_log_trim(times, head, last, cutoff)
   while head <= last and times[head] <= cutoff do head = head + 1 end
   return head
 end
 local function _rs_log_append(times, amounts, head, last, t, a, line)
-  _rs_finite(line, t, a)
+  if t - t ~= 0 or a - a ~= 0 then
+    error('ratescript: line ' .. line .. ': cannot store a number that is not finite', 0)
+  end
   if last >= head and t <= times[last] then
     amounts[last] = amounts[last] + a
     return last
@@ -73,9 +44,9 @@ if not _now then
   local t = redis.call('TIME')
   _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
-local limit = _rs_arg(2, 'limit')
-local period_ms = _rs_arg(3, 'period_ms')
-local cost = _rs_arg(4, 'cost')
+local limit = tonumber(ARGV[2]) or error('ratescript: argument limit is not a number')
+local period_ms = tonumber(ARGV[3]) or error('ratescript: argument period_ms is not a number')
+local cost = tonumber(ARGV[4]) or error('ratescript: argument cost is not a number')
 local now, used, need, freed, wait, time, amount, entries__t
 local entries__a, entries__h, entries__n
 now = _now
@@ -83,11 +54,11 @@ entries__t, entries__a, entries__h, entries__n = _rs_get_log(1)
 entries__h = _rs_log_trim(entries__t, entries__h, entries__n, (now - period_ms))
 used = _rs_log_sum(entries__a, entries__h, entries__n)
 if (cost > limit) then
-  return {'0', _rs_num(0), _rs_num((limit - used)), _rs_num(0)}
+  return {'0', '0', _rs_fmt('%.17g', (limit - used)), '0'}
 end
 if ((used + cost) <= limit) then
   entries__n = _rs_log_append(entries__t, entries__a, entries__h, entries__n, now, cost, 82)
-  return {'1', _rs_num(0), _rs_num(((limit - used) - cost)), _rs_num((((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}
+  return {'1', '0', _rs_fmt('%.17g', ((limit - used) - cost)), _rs_fmt('%.17g', (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}
 end
 need = ((used + cost) - limit)
 freed = 0
@@ -100,4 +71,4 @@ for _i1 = entries__h, entries__n do
     break
   end
 end
-return {'0', _rs_num(wait), _rs_num((limit - used)), _rs_num((((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}
+return {'0', _rs_fmt('%.17g', wait), _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}

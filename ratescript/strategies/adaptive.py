@@ -1,0 +1,168 @@
+"""Adaptive throttle: a fixed window whose limit shrinks while a key runs hot, then recovers.
+
+Each window ``k`` (aligned to multiples of the period since the epoch) has a
+*factor* ``f_k`` in ``[min_limit_ratio, 1]`` and admits ``rate.limit × f_k``. When a
+window ends, its load — the hits it admitted over its effective limit — sets the
+next window's factor:
+
+* load above ``load_threshold``: ``f_{k+1} = max(min_limit_ratio, f_k × reduction_factor)``,
+  so consecutive hot windows keep cutting the limit;
+* otherwise: ``f_{k+1} = min(1, f_k + recovery_rate)``; a window with no hits at all
+  counts as cool, so an idle key recovers by ``recovery_rate`` a window.
+
+One record holds the state: the window index, its count and its factor. Every
+factor a later window will have follows from that record alone — ``f`` for the
+stored window, ``min(1, after + (j - 1)·recovery_rate)`` for the ``j``-th window
+after it — so a rejected hit's wait, to the first window whose limit fits its
+cost, is exact. The key expires once its factor is back to 1, which is exactly a
+missing key: full limit, no hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from ratescript.exceptions import ConfigurationError
+from ratescript.rates import Rate
+from ratescript.scriptdsl import Key, Record, allow, ceil, deny, floor, now_ms, script
+from ratescript.strategies.base import Strategy
+
+__all__ = [
+    "AdaptiveThrottleStatMetadata",
+    "AdaptiveThrottleStrategy",
+    "LoadWindow",
+    "adaptive_throttle",
+]
+
+
+class LoadWindow(Record):
+    window: float  # the window's index: floor(time / period)
+    count: float
+    factor: float
+
+
+class AdaptiveThrottleStatMetadata(TypedDict):
+    effective_limit: float
+    current_count: float
+    #: The current window's admitted hits over its effective limit, in [0, 1].
+    current_load: float
+    window_start_ms: float
+    exceeds_capacity: float
+
+
+@script
+def adaptive_throttle(  # type: ignore[no-untyped-def]
+    state: Key[LoadWindow], limit: float, period_ms: float, threshold: float,
+    reduction: float, recovery: float, floor_ratio: float, cost: float,
+):  # fmt: skip
+    now = now_ms()
+    s = state.get(default=LoadWindow(floor(now / period_ms), 0, 1))
+    # A clock that steps back stays in the stored window.
+    current = max(floor(now / period_ms), s.window)
+    ahead = current - s.window
+    # The factor of the window after the stored one, from how hot the stored one ran.
+    after = min(1, s.factor + recovery)
+    if s.count > threshold * (limit * s.factor):
+        after = max(floor_ratio, s.factor * reduction)
+    factor = s.factor
+    used = s.count
+    if ahead >= 1:
+        factor = min(1, after + (ahead - 1) * recovery)
+        used = 0
+    effective = limit * factor
+    start = current * period_ms
+    end = start + period_ms
+    if cost > limit:
+        return deny(
+            wait_ms=period_ms, remaining=max(0, effective - used), reset_ms=end - now,
+            effective_limit=effective, current_count=used, current_load=used / effective,
+            window_start_ms=start, exceeds_capacity=1,
+        )  # fmt: skip
+    if used + cost <= effective:
+        count = used + cost
+        # Keep the key until its factor is back to 1, where it reads like a missing key.
+        next_factor = min(1, factor + recovery)
+        if count > threshold * effective:
+            next_factor = max(floor_ratio, factor * reduction)
+        recover_windows = max(0, ceil((1 - next_factor) / recovery)) + 1
+        state.set(
+            LoadWindow(current, count, factor),
+            ttl_ms=(current + 1 + recover_windows) * period_ms - now + 1,
+        )
+        return allow(
+            remaining=effective - count, reset_ms=end - now, effective_limit=effective,
+            current_count=count, current_load=count / effective, window_start_ms=start,
+            exceeds_capacity=0,
+        )  # fmt: skip
+    # The first window after the stored one whose limit fits the cost: the factor grows
+    # by `recovery` a window, so solve for it, then correct the rounding of the division
+    # by evaluating the very expression the admission test will.
+    windows = 1.0
+    if limit * after < cost:
+        windows = 1 + max(1, ceil((cost / limit - after) / recovery))
+        if windows > 2 and limit * min(1, after + (windows - 2) * recovery) >= cost:
+            windows = windows - 1
+        if limit * min(1, after + (windows - 1) * recovery) < cost:
+            windows = windows + 1
+    return deny(
+        wait_ms=(s.window + windows) * period_ms - now, remaining=max(0, effective - used),
+        reset_ms=end - now, effective_limit=effective, current_count=used,
+        current_load=used / effective, window_start_ms=start, exceeds_capacity=0,
+    )  # fmt: skip
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigurationError(f"{name} must be a number in (0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
+    """A fixed window of ``rate.limit × factor`` that tightens under sustained load.
+
+    Args:
+        load_threshold: a window whose admitted hits exceed this fraction of its
+            effective limit is *hot* (in (0, 1]; at 1 no window is ever hot).
+        reduction_factor: each hot window multiplies the next window's factor by this
+            (in (0, 1]).
+        recovery_rate: each window that is not hot — idle ones too — adds this to the
+            next window's factor, up to 1 (in (0, 1]).
+        min_limit_ratio: the factor never drops below this (in (0, 1]).
+
+    With the defaults and ``"1000/minute"``: a minute with more than 800 hits is
+    followed by a 500-hit minute; a second hot minute by a 300-hit one (the floor);
+    then each quieter minute adds 100 back. A rejected hit counts for nothing, so a
+    client that keeps hammering keeps its windows hot and its limit low.
+
+    Accuracy: exact per window (as ``FixedWindowStrategy``, a burst can straddle a
+    boundary). Memory: one record per key, kept until the limit has recovered.
+    Bursts: up to the window's effective limit. Typical use: shielding a backend
+    from clients whose load stays high, while letting occasional peaks through.
+    """
+
+    load_threshold: float = 0.8
+    reduction_factor: float = 0.5
+    recovery_rate: float = 0.1
+    min_limit_ratio: float = 0.3
+    script = adaptive_throttle
+
+    def __post_init__(self) -> None:
+        _check_fraction("load_threshold", self.load_threshold)
+        _check_fraction("reduction_factor", self.reduction_factor)
+        _check_fraction("recovery_rate", self.recovery_rate)
+        _check_fraction("min_limit_ratio", self.min_limit_ratio)
+
+    def arguments(
+        self, rate: Rate, cost: float, context: Mapping[str, Any] | None
+    ) -> tuple[float, ...]:
+        return (
+            float(rate.limit),
+            float(rate.expire),
+            float(self.load_threshold),
+            float(self.reduction_factor),
+            float(self.recovery_rate),
+            float(self.min_limit_ratio),
+            cost,
+        )

@@ -1,0 +1,79 @@
+"""GCRA, the generic cell rate algorithm: one number of state per key.
+
+The state is the theoretical arrival time (TAT): when the key would be idle again
+if every admitted hit had been spaced one emission interval (``period / limit``)
+apart. A hit of cost ``c`` is admitted once ``now >= TAT + c·T - T - tolerance``;
+that moment is computed from the stored TAT alone, so ``wait_ms`` is exact. A
+missing key reads as "idle now", which is exactly what an expired TAT means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from ratescript.exceptions import ConfigurationError
+from ratescript.rates import Rate
+from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script
+from ratescript.strategies.base import Strategy
+
+__all__ = ["GCRAStatMetadata", "GCRAStrategy", "gcra"]
+
+
+class GCRAStatMetadata(TypedDict):
+    tat_ms: float
+    emission_interval_ms: float
+    conformant: float
+    exceeds_capacity: float
+
+
+@script
+def gcra(tat: Key[float], interval: float, tolerance: float, cost: float):  # type: ignore[no-untyped-def]
+    now = now_ms()
+    stored = tat.get(default=now)
+    start = max(stored, now)
+    room = max(0, floor((tolerance + interval - (start - now)) / interval))
+    if cost * interval > tolerance + interval:
+        return deny(
+            wait_ms=tolerance + interval, remaining=room,
+            reset_ms=start - now, tat_ms=stored, emission_interval_ms=interval, conformant=0,
+            exceeds_capacity=1,
+        )  # fmt: skip
+    allow_at = stored + cost * interval - interval - tolerance
+    if now >= allow_at:
+        new_tat = start + cost * interval
+        tat.set(new_tat, ttl_ms=new_tat - now + 1)
+        return allow(
+            remaining=max(0, floor((tolerance + interval - (new_tat - now)) / interval)),
+            reset_ms=new_tat - now, tat_ms=new_tat, emission_interval_ms=interval, conformant=1,
+            exceeds_capacity=0,
+        )  # fmt: skip
+    return deny(
+        wait_ms=allow_at - now, remaining=room,
+        reset_ms=start - now, tat_ms=stored, emission_interval_ms=interval, conformant=0,
+        exceeds_capacity=0,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GCRAStrategy(Strategy[GCRAStatMetadata]):
+    """Hits spaced ``rate.expire / rate.limit`` ms apart, with ``burst_tolerance_ms`` of slack.
+
+    With no tolerance, hits are evenly spaced: the smoothest limiter. Tolerance lets
+    ``1 + tolerance / interval`` hits through at once. Memory: one number per key.
+    """
+
+    burst_tolerance_ms: float = 0.0
+    script = gcra
+
+    def __post_init__(self) -> None:
+        if not self.burst_tolerance_ms >= 0:
+            raise ConfigurationError(
+                f"burst_tolerance_ms must be >= 0, got {self.burst_tolerance_ms!r}"
+            )
+
+    def arguments(
+        self, rate: Rate, cost: float, context: Mapping[str, Any] | None
+    ) -> tuple[float, ...]:
+        return (rate.expire / rate.limit, float(self.burst_tolerance_ms), cost)

@@ -1,0 +1,172 @@
+"""Sliding windows: an exact log of hits, or a weighted pair of fixed-window counters.
+
+The log stores each admitted hit as ``(expiry time, cost)``, expiry being the
+arrival time (rounded up to the millisecond, so hits of one millisecond merge and
+memory stays bounded by the limit) plus the period. An entry leaves the window
+exactly at its stored expiry, and a rejected hit's wait is read off those same
+stored times, so ``wait_ms`` is exact.
+
+The counter keeps the current and previous fixed windows and weighs the previous
+one by how much of it still overlaps the sliding window: O(1) memory, an estimate
+that assumes hits were spread evenly over the previous window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from ratescript.rates import Rate
+from ratescript.scriptdsl import Key, Log, Record, allow, ceil, deny, floor, now_ms, script
+from ratescript.strategies.base import Strategy
+
+__all__ = [
+    "Counters",
+    "SlidingWindowCounterStatMetadata",
+    "SlidingWindowCounterStrategy",
+    "SlidingWindowLogStatMetadata",
+    "SlidingWindowLogStrategy",
+    "sliding_window_counter",
+    "sliding_window_log",
+]
+
+
+class SlidingWindowLogStatMetadata(TypedDict):
+    entry_count: float
+    current_cost_sum: float
+    oldest_entry_ms: float
+    exceeds_capacity: float
+
+
+class SlidingWindowCounterStatMetadata(TypedDict):
+    current_count: float
+    previous_count: float
+    weighted_count: float
+    exceeds_capacity: float
+
+
+class Counters(Record):
+    start: float
+    current: float
+    previous: float
+
+
+@script
+def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: float):  # type: ignore[no-untyped-def]
+    now = now_ms()
+    entries = log.get()
+    entries.trim(now)
+    used = entries.sum()
+    oldest = entries.oldest(default=now + period_ms) - period_ms
+    if cost > limit:
+        return deny(
+            wait_ms=period_ms, remaining=limit - used, reset_ms=oldest + period_ms - now,
+            entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
+            exceeds_capacity=1,
+        )  # fmt: skip
+    if used + cost <= limit:
+        entries.append(ceil(now) + period_ms, cost)
+        log.set(entries, ttl_ms=ceil(now) + period_ms - now + 1)
+        return allow(
+            remaining=limit - used - cost, reset_ms=entries.oldest(default=now) - now,
+            entry_count=entries.count(), current_cost_sum=used + cost,
+            oldest_entry_ms=entries.oldest(default=now) - period_ms, exceeds_capacity=0,
+        )  # fmt: skip
+    need = used + cost - limit
+    freed = 0.0
+    wait = period_ms
+    for expiry, amount in entries:
+        freed += amount
+        if freed >= need:
+            wait = expiry - now
+            break
+    return deny(
+        wait_ms=wait, remaining=limit - used, reset_ms=oldest + period_ms - now,
+        entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
+        exceeds_capacity=0,
+    )  # fmt: skip
+
+
+@script
+def sliding_window_counter(counters: Key[Counters], limit: float, period_ms: float, cost: float):  # type: ignore[no-untyped-def]
+    now = now_ms()
+    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
+    # round to the neighbouring k when the period is not a whole number of ms.
+    index = floor(now / period_ms)
+    if index * period_ms > now:
+        index -= 1
+    elif (index + 1) * period_ms <= now:
+        index += 1
+    start = index * period_ms
+    end = (index + 1) * period_ms
+    c = counters.get(default=Counters(start, 0, 0))
+    current = 0.0
+    previous = 0.0
+    if c.start == start:
+        current = c.current
+        previous = c.previous
+    elif c.start == (index - 1) * period_ms:
+        previous = c.current
+    weight = min(1, (end - now) / period_ms)
+    weighted = previous * weight + current
+    if cost > limit:
+        return deny(
+            wait_ms=period_ms, remaining=max(0, limit - weighted), reset_ms=end - now,
+            current_count=current, previous_count=previous, weighted_count=weighted,
+            exceeds_capacity=1,
+        )  # fmt: skip
+    # The earliest time the hit fits, from the stored counts alone: in this window while
+    # the previous window's weight fades, or else in the next one.
+    if current + cost <= limit:
+        allow_at = now
+        if previous > 0:
+            allow_at = end - (limit - current - cost) * period_ms / previous
+    else:
+        allow_at = (index + 2) * period_ms - (limit - cost) * period_ms / current
+    if weighted + cost <= limit or now >= allow_at:
+        counters.set(
+            Counters(start, current + cost, previous), ttl_ms=(index + 2) * period_ms - now + 1
+        )
+        return allow(
+            remaining=max(0, limit - weighted - cost), reset_ms=end - now,
+            current_count=current + cost, previous_count=previous,
+            weighted_count=weighted + cost, exceeds_capacity=0,
+        )  # fmt: skip
+    return deny(
+        wait_ms=allow_at - now, remaining=max(0, limit - weighted),
+        reset_ms=end - now, current_count=current, previous_count=previous,
+        weighted_count=weighted, exceeds_capacity=0,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SlidingWindowLogStrategy(Strategy[SlidingWindowLogStatMetadata]):
+    """Exactly ``rate.limit`` in any window of ``rate.expire`` ms.
+
+    Accuracy: exact. Memory: one entry per distinct millisecond with hits in the
+    window (at most the limit for unit costs). Bursts: none beyond the limit.
+    """
+
+    script = sliding_window_log
+
+    def arguments(
+        self, rate: Rate, cost: float, context: Mapping[str, Any] | None
+    ) -> tuple[float, ...]:
+        return (float(rate.limit), float(rate.expire), cost)
+
+
+@dataclass(frozen=True)
+class SlidingWindowCounterStrategy(Strategy[SlidingWindowCounterStatMetadata]):
+    """The previous window weighted by its remaining overlap, plus the current one.
+
+    Accuracy: an estimate (exact when hits are evenly spread); no boundary bursts
+    of twice the limit. Memory: one record per key.
+    """
+
+    script = sliding_window_counter
+
+    def arguments(
+        self, rate: Rate, cost: float, context: Mapping[str, Any] | None
+    ) -> tuple[float, ...]:
+        return (float(rate.limit), float(rate.expire), cost)

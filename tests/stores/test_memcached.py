@@ -1,0 +1,798 @@
+"""``MemcachedStore`` against real memcached servers: shared, private, restarted, silent.
+
+No mocks: every test talks to a ``memcached`` started for the session or for itself;
+faults come from a real server being killed, a socket that never answers, a server
+that hangs up, or a proxy that holds back one reply. Time is a fake clock wherever a
+decision depends on it; elapsed times are measured, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import re
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+
+import pytest
+import pytest_asyncio
+import servers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
+from ratescript.conformance.machine import check_stores, store_factory
+from ratescript.decision import Decision
+from ratescript.exceptions import (
+    ConfigurationError,
+    CorruptStateError,
+    LockTimeoutError,
+    ScriptRuntimeError,
+    StoreConnectionError,
+    StoreError,
+)
+from ratescript.scriptdsl import Key, Record, allow, deny, script
+from ratescript.scriptdsl.script import Script
+from ratescript.stores import store_from_url
+from ratescript.stores.memcached import MemcachedStore, memcached_exptime, memcached_key
+from ratescript.stores.memory import InMemoryStore
+
+from .concurrency import run_contended
+
+pytestmark = pytest.mark.memcached
+
+HOUR_MS = 3_600_000.0
+DAY_S = 86_400
+
+
+class FakeClock:
+    """Milliseconds since the epoch, moved by the test."""
+
+    def __init__(self, now: float = 1.7e12 + 0.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pair(Record):
+    first: float
+    second: float
+
+
+@script
+def two_keys(hits: Key[float], total: Key[Pair], limit: float):  # type: ignore[no-untyped-def]
+    h = hits.get(default=0)
+    t = total.get(default=Pair(0, 0))
+    if h < limit:
+        hits.set(h + 1, ttl_ms=3_600_000)
+        total.set(Pair(t.first + 1, t.second + h), ttl_ms=3_600_000)
+        return allow(remaining=limit - h - 1)
+    return deny(wait_ms=1000, remaining=0)
+
+
+@script
+def take_all(k: Key[float]):  # type: ignore[no-untyped-def]
+    v = k.get(default=0)
+    k.delete()
+    return allow(remaining=v)
+
+
+@script
+def divide(k: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
+    v = k.get(default=0)
+    k.set(v + a / b)
+    return allow(remaining=v)
+
+
+def exact(decision: Decision) -> tuple[object, ...]:
+    """A decision with every number as its exact bytes (so -0.0 differs from 0.0)."""
+    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
+    return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
+
+
+def fresh_namespace() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def wire_key(store: MemcachedStore, key: str) -> bytes:
+    return memcached_key(store.full_key(key))
+
+
+# --- talking to memcached behind the store's back -------------------------------------------
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+async def raw(url: str, request: bytes, until: bytes = b"\r\n") -> bytes:
+    """Send ``request`` on a connection of its own; the reply up to ``until``."""
+    host = url.removeprefix("memcached://").rsplit(":", 1)[0]
+    reader, writer = await asyncio.open_connection(host, _port(url))
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.readuntil(until), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def seconds_left(url: str, key: bytes) -> int:
+    """The remaining TTL memcached reports for ``key`` (-1: none)."""
+    reply = await raw(url, b"mg %s t\r\n" % key)
+    found = re.fullmatch(rb"HD t(-?\d+)\r\n", reply)
+    assert found, reply
+    return int(found.group(1))
+
+
+async def stats(url: str) -> dict[str, bytes]:
+    reply = await raw(url, b"stats\r\n", until=b"END\r\n")
+    return {
+        name.decode(): value
+        for _stat, name, value in (line.split(b" ", 2) for line in reply.splitlines()[:-1])
+    }
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def store(memcached_url: str) -> AsyncIterator[MemcachedStore]:
+    """A store with a fake clock, in a namespace of its own, emptied afterwards."""
+    async with MemcachedStore(
+        memcached_url, namespace=fresh_namespace(), clock=FakeClock(), track_keys=True
+    ) as store:
+        yield store
+        await store.reset()
+
+
+def _require_memcached() -> None:
+    if shutil.which("memcached") is None:
+        message = "memcached is not on PATH (apt-get install memcached)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def own_memcached() -> Iterator[servers.LocalServer]:
+    """A private memcached, which the test may kill and start again on the same port."""
+    _require_memcached()
+    server = servers.start_memcached()
+    yield server
+    server.stop()
+
+
+@contextlib.asynccontextmanager
+async def clients(url: str, count: int) -> AsyncIterator[list[MemcachedStore]]:
+    """Several stores on one namespace: separate connections, like separate processes."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(MemcachedStore(url, namespace="ns", clock=FakeClock()))
+            for _ in range(count)
+        ]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+# --- the same decisions as the in-process store ---------------------------------------------
+
+
+def hit_sequence(
+    seed: int, keys: Sequence[str], costs: Sequence[float], period_ms: float
+) -> list[tuple[float, str, float]]:
+    """(clock, key, cost) steps with clock jumps from 0 to past a period.
+
+    Memcached's TTLs run on the wall clock while the fake clock jumps: steps never land
+    in the last minute of a window, so no key the script still needs expires in
+    memcached during the test (every TTL here is a minute or more).
+    """
+    rng = random.Random(seed)
+    now = 1.7e12 + 0.25
+    steps = []
+    for _ in range(150):
+        now += rng.choice((0.0, 0.5, 1.0, 17.0, 1000.0, 60_000.0, period_ms / 3, period_ms * 1.5))
+        now += rng.choice((0.0, rng.uniform(0, period_ms / 5)))
+        if now % period_ms > period_ms - 60_000:
+            now += 120_000
+        steps.append((now, rng.choice(keys), rng.choice(costs)))
+    return steps
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "compiled", [token_bucket, fixed_window, sliding_log], ids=lambda s: str(s.name)
+)
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_builtin_scripts_decide_exactly_like_the_in_memory_store(
+    memcached_url: str, compiled: Script, seed: int
+) -> None:
+    clock = FakeClock()
+    namespace = fresh_namespace()
+    memory = InMemoryStore(namespace=namespace, clock=clock)
+    keys = ["alice", "bob smith", "{tagged}:carol", "dave\n" * 60]  # unsafe and long ones too
+    params = (5.0, HOUR_MS)
+    async with MemcachedStore(
+        memcached_url, namespace=namespace, clock=clock, track_keys=True
+    ) as store:
+        for now, key, cost in hit_sequence(seed, keys, (1.0, 2.0, 0.5, 7.0), params[1]):
+            clock.now = now
+            expected = exact(await memory.run(compiled, [key], (*params, cost)))
+            assert exact(await store.run(compiled, [key], (*params, cost))) == expected, (now, key)
+            # What the in-process store still holds, memcached holds byte for byte.
+            held = await memory.get(key)
+            if held is not None:
+                assert await store.get(key) == held
+        await store.reset()
+
+
+def test_the_conformance_kit_passes(memcached_url: str) -> None:
+    check_stores(
+        {"memcached": store_factory(MemcachedStore, url=memcached_url)},
+        max_examples=15,
+        steps=20,
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_failing_script_fails_as_on_the_in_memory_store(store: MemcachedStore) -> None:
+    memory = InMemoryStore(clock=FakeClock())
+    for target in (memory, store):
+        with pytest.raises(ScriptRuntimeError, match="division by zero"):
+            await target.run(divide, ["k"], (1, 0))
+    assert await store.get("k") is None
+
+
+@pytest.mark.asyncio
+async def test_a_script_deletes_a_key_only_if_unchanged_since_read(
+    store: MemcachedStore,
+) -> None:
+    await store.run(divide, ["k"], (7, 1))
+    assert (await store.run(take_all, ["k"], ())).remaining == 7
+    assert await store.get("k") is None
+    assert (await store.run(take_all, ["k"], ())).remaining == 0  # deleting nothing is fine
+
+
+# --- several keys: the plan lock --------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_two_key_script_is_atomic_across_clients(
+    own_memcached: servers.LocalServer,
+) -> None:
+    """Without the lock, a lost race on the second key after the first landed would
+    apply the first write twice: ``hits`` and ``total`` would disagree."""
+    async with clients(own_memcached.url, 4) as stores:
+        decisions = await asyncio.gather(
+            *(each.run(two_keys, ["hits", "total"], (1000,)) for each in stores for _ in range(25))
+        )
+        assert all(decision.allowed for decision in decisions)
+        assert sorted(decision.remaining for decision in decisions) == list(range(900, 1000))
+        assert await stores[0].multi_get(["{hits}:hits", "{hits}:total"]) == [
+            b"100",
+            b"100:4950",  # 0 + 1 + ... + 99: every run saw the hits of all runs before it
+        ]
+
+
+@pytest.mark.asyncio
+async def test_a_two_key_script_waits_for_its_lock(memcached_url: str) -> None:
+    namespace = fresh_namespace()
+    # The lock of the plans on hash tag "hits" (the first key's), held by someone else.
+    lock_key = memcached_key(f"{namespace}#plan:hits")
+    assert await raw(memcached_url, b"add %s 0 30 5\r\nother\r\n" % lock_key) == b"STORED\r\n"
+    async with MemcachedStore(
+        memcached_url, namespace=namespace, clock=FakeClock(), timeout=0.2
+    ) as store:
+        started = time.monotonic()
+        with pytest.raises(LockTimeoutError, match=r"^memcached lock: plan lock of 'hits' is held"):
+            await store.run(two_keys, ["hits", "total"], (10,))
+        assert 1.5 < time.monotonic() - started < 3.0  # a 2 s wait: memcached counts seconds
+        await raw(memcached_url, b"delete %s\r\n" % lock_key)
+        assert (await store.run(two_keys, ["hits", "total"], (10,))).remaining == 9
+        assert await raw(memcached_url, b"get %s\r\n" % lock_key) == b"END\r\n"  # released
+
+
+# --- races: compare-and-swap ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_clients_racing_on_one_key_retry_to_an_exact_count(
+    own_memcached: servers.LocalServer,
+) -> None:
+    async with clients(own_memcached.url, 8) as stores:
+        before = await stats(own_memcached.url)
+        await asyncio.gather(
+            *(each.run(fixed_window, ["k"], (1e9, 1e12, 1)) for each in stores for _ in range(25))
+        )
+        after = await stats(own_memcached.url)
+        assert (await stores[0].get("k") or b"").endswith(b":200")
+    assert int(after["cas_badval"]) > int(before["cas_badval"])  # races were lost, and retried
+
+
+@pytest.mark.parametrize(
+    ("script_name", "args"),
+    [
+        ("token_bucket", (100.0, 1e12, 1.0)),  # capacity 100, refilled over ~30 years
+        ("fixed_window", (100.0, 1e12, 1.0)),  # the current window runs 2001–2033
+    ],
+)
+def test_exactly_the_limit_is_admitted_under_contention(
+    memcached_url: str, script_name: str, args: tuple[float, ...]
+) -> None:
+    for _ in range(2):
+        store_kwargs = {"url": memcached_url, "namespace": fresh_namespace(), "timeout": 30.0}
+        admitted = run_contended(
+            "ratescript.stores.memcached:MemcachedStore",
+            store_kwargs,
+            script_name,
+            args,
+            processes=4,
+            hits=100,
+        )
+        assert admitted == 100
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_memcached_killed_mid_run_fails_fast_then_recovers_with_fresh_state(
+    own_memcached: servers.LocalServer,
+) -> None:
+    timeout = 2.0
+    args = (3.0, HOUR_MS, 1.0)
+    async with MemcachedStore(own_memcached.url, clock=FakeClock(), timeout=timeout) as store:
+        remaining = [(await store.run(token_bucket, ["k"], args)).remaining for _ in range(4)]
+        assert remaining == [2, 1, 0, 0]
+
+        await asyncio.to_thread(own_memcached.kill)
+        outcomes = await asyncio.gather(
+            *(store.run(token_bucket, ["k"], args) for _ in range(20)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            assert isinstance(outcome, StoreConnectionError), outcome
+            assert str(outcome).startswith("memcached run token_bucket: cannot reach")
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError):
+            await store.get("k")
+        assert time.monotonic() - started < timeout / 4  # refused at once, not at the deadline
+
+        await asyncio.to_thread(own_memcached.start)  # a new, empty server on the same port
+        assert (await store.run(token_bucket, ["k"], args)).remaining == 2  # a fresh bucket
+
+        # Restarted while this loop is blocked, so the pooled connections still look
+        # alive: the store notices they were closed and resends on new ones.
+        own_memcached.kill()
+        own_memcached.start()
+        assert (await store.run(token_bucket, ["k"], args)).remaining == 2
+
+
+@pytest.mark.asyncio
+async def test_a_key_deleted_behind_our_back_starts_fresh(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    args = (3.0, HOUR_MS, 1.0)
+    for _ in range(3):
+        await store.run(token_bucket, ["k"], args)
+    await raw(memcached_url, b"delete %s\r\n" % wire_key(store, "k"))  # as an eviction would
+    assert (await store.run(token_bucket, ["k"], args)).remaining == 2
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_never_answers_times_out(silent_port: int) -> None:
+    timeout = 0.3
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "initialize": store.initialize,
+        "run token_bucket": lambda: store.run(token_bucket, ["k"], (10, HOUR_MS, 1)),
+        "get": lambda: store.get("k"),
+        "lock": lambda: store.lock("l").__aenter__(),
+    }
+    for operation, call in calls.items():
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError, match=rf"^memcached {operation}: no answer"):
+            await call()
+        assert timeout * 0.9 <= time.monotonic() - started < timeout + 0.2
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_hangs_up_fails_at_once() -> None:
+    """aiomcache 0.8.2 spins forever on such a connection; the store must not."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = MemcachedStore(f"memcached://127.0.0.1:{port}", timeout=5.0)
+    started = time.monotonic()
+    with pytest.raises(StoreConnectionError, match=r"^memcached initialize: cannot reach"):
+        await hung.initialize()
+    with pytest.raises(StoreConnectionError, match=r"^memcached run token_bucket: cannot reach"):
+        await hung.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    assert time.monotonic() - started < 1.0  # not the 5 s deadline, and no endless loop
+    await hung.close()
+    server.close()
+    await server.wait_closed()
+
+
+class HoldingProxy:
+    """A TCP proxy to memcached that can hold back the reply to the next write."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.hold_next_write = False
+        self.release = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def __aenter__(self) -> HoldingProxy:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _connect(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
+        server_in, server_out = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [client_out, server_out]
+        held = asyncio.Event()  # set while this connection's next reply must wait
+
+        async def requests() -> None:
+            while data := await client_in.read(65536):
+                if self.hold_next_write and data.startswith((b"cas ", b"add ")):
+                    self.hold_next_write = False
+                    held.set()
+                server_out.write(data)
+
+        async def replies() -> None:
+            while data := await server_in.read(65536):
+                if held.is_set():
+                    await self.release.wait()
+                    held.clear()
+                with contextlib.suppress(ConnectionError):
+                    client_out.write(data)
+
+        for pump in (requests(), replies()):
+            task = asyncio.ensure_future(pump)
+            self._tasks.add(task)
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_comes_too_late_never_answers_another_call(memcached_url: str) -> None:
+    args = (10.0, HOUR_MS, 1.0)
+    async with (
+        HoldingProxy(_port(memcached_url)) as proxy,
+        MemcachedStore(
+            f"memcached://127.0.0.1:{proxy.port}", clock=FakeClock(), timeout=0.3, pool_size=1
+        ) as store,
+    ):
+        assert (await store.run(fixed_window, ["k"], args)).remaining == 9
+        proxy.hold_next_write = True
+        with pytest.raises(StoreConnectionError, match="no answer"):
+            await store.run(fixed_window, ["k"], args)  # its write landed; its reply is held
+        proxy.release.set()
+        # Had the connection gone back to the pool, this call would read the held
+        # "STORED" as its own reply. The server counted the timed-out hit.
+        assert (await store.run(fixed_window, ["k"], args)).remaining == 7
+
+
+@pytest.mark.asyncio
+async def test_a_corrupt_value_is_reported_with_its_key_and_left_untouched(
+    store: MemcachedStore,
+) -> None:
+    await store.set("k", b"garbage")
+    with pytest.raises(CorruptStateError) as caught:
+        await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    assert caught.value.key == f"{store.namespace}:k"
+    assert f"{store.namespace}:k" in str(caught.value)
+    assert await store.get("k") == b"garbage"
+
+
+@pytest.mark.asyncio
+async def test_a_server_without_cas_is_refused(memcached_url: str) -> None:
+    _require_memcached()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    no_cas = dataclasses.replace(
+        servers.MEMCACHED, argv=lambda port: [*servers.MEMCACHED.argv(port), "-C"]
+    )
+    server = servers.LocalServer(no_cas, port)
+    server.start()
+    try:
+        async with MemcachedStore(server.url, clock=FakeClock()) as store:
+            await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))  # created with add
+            with pytest.raises(StoreError, match=r"CAS disabled \(memcached -C\)"):
+                await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    finally:
+        server.stop()
+
+
+# --- keys and TTLs --------------------------------------------------------------------------
+
+_MEMCACHED_KEY = re.compile(rb"[\x21-\x7e]{1,250}")
+
+
+@given(st.text(max_size=400), st.text(max_size=400))
+@settings(max_examples=300)
+def test_every_name_makes_a_valid_key_and_different_names_different_keys(
+    first: str, second: str
+) -> None:
+    for name in (first, second):
+        assert _MEMCACHED_KEY.fullmatch(memcached_key(name))
+    if first != second:
+        assert memcached_key(first) != memcached_key(second)
+
+
+def test_keys_are_kept_readable_and_hashed_forms_cannot_be_forged() -> None:
+    assert memcached_key("ns:user:42") == b"ns:user:42"
+    hashed = memcached_key("ns:bob smith")
+    assert hashed.startswith(b"ns:bob_smith#") and len(hashed) == 13 + 64
+    assert memcached_key("ns:bob_smith") == b"ns:bob_smith"
+    assert memcached_key(hashed.decode()) != hashed  # a name with '#' is hashed too
+    assert len(memcached_key("x" * 251)) < 250 and memcached_key("x" * 250) == b"x" * 250
+
+
+@pytest.mark.asyncio
+async def test_long_and_unsafe_keys_work_and_do_not_collide(store: MemcachedStore) -> None:
+    names = ["a b", "a_b", "tab\there", "new\nline", "ünïcödé", "x" * 300, "x" * 301, "#", ""]
+    names.append(memcached_key(store.full_key("a b")).decode().removeprefix(store.namespace + ":"))
+    for count, name in enumerate(names, start=1):
+        for _ in range(count):
+            await store.run(fixed_window, [name], (100, HOUR_MS, 1))
+    for count, name in enumerate(names, start=1):
+        decision = await store.run(fixed_window, [name], (100, HOUR_MS, 1))
+        assert decision.remaining == 100 - count - 1, name
+
+
+def test_ttls_are_rounded_up_to_whole_seconds_plus_the_one_memcached_may_cut() -> None:
+    now = 1_700_000_000.5
+    assert memcached_exptime(None, now) == 0  # never expires
+    assert memcached_exptime(1, now) == 2  # a 1 s exptime may expire at once
+    assert memcached_exptime(0.001, now) == 2
+    assert memcached_exptime(1000, now) == 2
+    assert memcached_exptime(1001, now) == 3
+    thirty_days_ms = 30 * DAY_S * 1000
+    assert memcached_exptime(thirty_days_ms - 1000, now) == 30 * DAY_S  # the largest relative
+    assert memcached_exptime(thirty_days_ms, now) == 1_700_000_001 + 30 * DAY_S + 1  # absolute
+    assert memcached_exptime(10 * 365 * DAY_S * 1000, now) == 1_700_000_001 + 3650 * DAY_S + 1
+
+
+@pytest.mark.asyncio
+async def test_ttls_reach_memcached_as_intended(store: MemcachedStore, memcached_url: str) -> None:
+    await store.set("short", b"v", ttl_ms=1)
+    assert 1 <= await seconds_left(memcached_url, wire_key(store, "short")) <= 2
+    await store.set("month", b"v", ttl_ms=31 * DAY_S * 1000)
+    assert await store.get("month") == b"v"  # sent as seconds, it would mean 1970: gone
+    # memcached's own clock runs up to a few seconds behind the wall clock
+    assert abs(await seconds_left(memcached_url, wire_key(store, "month")) - 31 * DAY_S) <= 5
+    await store.set("forever", b"v")
+    assert await seconds_left(memcached_url, wire_key(store, "forever")) == -1
+    await store.run(token_bucket, ["bucket"], (10, HOUR_MS, 1))  # TTL: 6 min + 1 ms
+    assert 360 <= await seconds_left(memcached_url, wire_key(store, "bucket")) <= 362
+
+
+# --- plain operations -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_plain_operations(store: MemcachedStore, memcached_url: str) -> None:
+    assert await store.get("nope") is None
+    await store.set("s", "text")
+    await store.set("i", 42)
+    await store.set("f", 0.1)
+    assert await store.multi_get(["s", "nope", "i", "s", "f"]) == [
+        b"text",
+        None,
+        b"42",
+        b"text",
+        b"0.10000000000000001",
+    ]
+    assert await store.multi_get([]) == []
+    assert await store.delete("s") is True
+    assert await store.delete("s") is False
+
+    assert await store.increment("c") == 1
+    assert await store.increment("c", 5) == 6
+    assert await store.decrement("c", 10) == -4  # below zero, where memcached's decr stops
+    assert await store.increment("c", 3) == -1
+    assert await store.increment("c", 2) == 1
+    assert await store.get("c") == b"1"
+    assert await store.decrement("fresh", 2) == -2
+
+    assert await store.increment_with_ttl("t", 5, 60_000) == 5
+    assert await store.decrement("t", 10) == -5  # through cas: the TTL is kept
+    assert 59 <= await seconds_left(memcached_url, wire_key(store, "t")) <= 61
+    assert await store.expire("t", 600_000) is True
+    assert 599 <= await seconds_left(memcached_url, wire_key(store, "t")) <= 601
+    assert await store.expire("nope", 1000) is False
+
+    # memcached's own decr leaves "9 " (space-padded) in place of "10"
+    await raw(memcached_url, b"set %s 0 0 2\r\n10\r\n" % wire_key(store, "padded"))
+    assert await raw(memcached_url, b"decr %s 1\r\n" % wire_key(store, "padded")) == b"9\r\n"
+    assert await store.increment("padded") == 10
+
+    await store.set("word", b"abc")
+    with pytest.raises(StoreError, match=r"^memcached increment: value at '.*:word' is not an int"):
+        await store.increment("word")
+    with pytest.raises(StoreError, match=r"^memcached decrement: value at '.*:word' is not an int"):
+        await store.decrement("word")
+
+
+@pytest.mark.asyncio
+async def test_concurrent_increments_from_several_clients_are_exact(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    async with MemcachedStore(memcached_url, namespace=store.namespace) as other:
+        await asyncio.gather(
+            *(target.increment("n", 2) for target in (store, other) for _ in range(50)),
+            *(target.decrement("n") for target in (store, other) for _ in range(60)),
+        )
+    assert await store.get("n") == b"80"
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_lock_is_exclusive(store: MemcachedStore, memcached_url: str) -> None:
+    inside = 0
+    most_inside = 0
+
+    async def critical_section(target: MemcachedStore) -> None:
+        nonlocal inside, most_inside
+        async with target.lock("l", ttl=30, blocking_timeout=30):
+            inside += 1
+            most_inside = max(most_inside, inside)
+            await target.increment("counter")
+            inside -= 1
+
+    async with MemcachedStore(memcached_url, namespace=store.namespace) as other:
+        await asyncio.gather(*(critical_section(target) for target in (store, other) * 10))
+        assert most_inside == 1
+        assert await store.get("counter") == b"20"
+
+        async with store.lock("l", ttl=30):
+            with pytest.raises(LockTimeoutError, match=r"^memcached lock: lock 'l' is held"):
+                async with other.lock("l", blocking=False):
+                    pass
+        async with other.lock("l", blocking=False):  # released on exit
+            pass
+
+
+@pytest.mark.asyncio
+async def test_lock_times_out(store: MemcachedStore) -> None:
+    async with store.lock("l", ttl=30):
+        started = time.monotonic()
+        with pytest.raises(LockTimeoutError):
+            async with store.lock("l", blocking_timeout=0.1):
+                pass
+        assert 0.08 <= time.monotonic() - started < 1.0
+
+
+@pytest.mark.asyncio
+async def test_lock_has_a_ttl_and_never_releases_a_lock_it_lost(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    key = memcached_key(f"{store.namespace}#lock:l")
+    async with store.lock("l", ttl=10):
+        assert 10 <= await seconds_left(memcached_url, key) <= 11
+        # As if ours expired and someone else took the lock.
+        await raw(memcached_url, b"set %s 0 30 5\r\nother\r\n" % key)
+    assert await raw(memcached_url, b"get %s\r\n" % key, until=b"END\r\n") == (
+        b"VALUE %s 0 5\r\nother\r\nEND\r\n" % key
+    )
+
+
+# --- reset ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_reset_needs_track_keys(memcached_url: str) -> None:
+    async with MemcachedStore(memcached_url, namespace=fresh_namespace()) as store:
+        with pytest.raises(StoreError, match=r"^memcached reset: .*track_keys=True"):
+            await store.reset()
+
+
+@pytest.mark.asyncio
+async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
+    memcached_url: str,
+) -> None:
+    namespace = fresh_namespace()
+    async with (
+        MemcachedStore(
+            memcached_url, namespace=namespace, track_keys=True, clock=FakeClock()
+        ) as store,
+        MemcachedStore(
+            memcached_url, namespace=fresh_namespace(), track_keys=True, clock=FakeClock()
+        ) as neighbour,
+        MemcachedStore(
+            memcached_url, namespace=namespace, track_keys=True, clock=FakeClock()
+        ) as twin,
+    ):
+        names = [f"k{index}" for index in range(300)] + ["a b" * 200]
+        for name in names[:150]:
+            await store.run(token_bucket, [name], (10, HOUR_MS, 1))
+        for name in names[150:]:
+            await twin.set(name, b"v")  # another client of the same namespace
+        await store.increment("counter")
+        await store.run(two_keys, ["x", "y"], (5,))
+        await neighbour.set("k0", b"theirs")
+
+        await store.reset()
+        assert await store.multi_get([*names, "counter", "{x}:x", "{x}:y"]) == [None] * 304
+        assert await neighbour.get("k0") == b"theirs"
+        await store.reset()  # nothing left: still fine
+        await neighbour.reset()
+
+
+# --- configuration and life cycle -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379",
+        "memcached://",
+        "memcached://127.0.0.1:port",
+        "memcached://127.0.0.1:11211/0",
+        "memcached://user:secret@127.0.0.1:11211",
+        "127.0.0.1:11211",
+        42,
+    ],
+)
+def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"memcached://127\.0\.0\.1:11211"):
+        MemcachedStore(url)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"pool_size": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"max_retries": -1}],
+)
+def test_bad_settings_are_configuration_errors(options: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        MemcachedStore("memcached://127.0.0.1:11211", **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_life_cycle(memcached_url: str) -> None:
+    store = store_from_url(memcached_url, namespace=fresh_namespace(), clock=FakeClock())
+    assert isinstance(store, MemcachedStore)
+    assert not store.ready
+    assert (await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))).allowed  # lazily connected
+    async with store:
+        assert store.ready
+    assert not store.ready
+    await store.close()  # idempotent
+    assert (await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))).remaining == 8
+    await store.close()
+    default_port = MemcachedStore("memcached://127.0.0.1")
+    assert "127.0.0.1:11211" in repr(default_port)

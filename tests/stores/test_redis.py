@@ -1,0 +1,728 @@
+"""``RedisStore`` against real Redis servers: standalone, killed and restarted, silent, Cluster.
+
+No mocks and no fake Redis: every test talks to a ``redis-server`` started for it.
+Time is injected (a fake clock) wherever a decision depends on it; elapsed times
+are measured, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import pytest
+import pytest_asyncio
+import servers
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
+from ratescript.decision import Decision
+from ratescript.exceptions import (
+    ConfigurationError,
+    CorruptStateError,
+    LockTimeoutError,
+    ScriptRuntimeError,
+    StoreConnectionError,
+    StoreError,
+)
+from ratescript.scriptdsl import Key, Record, allow, deny, script
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.memory import InMemoryStore
+from ratescript.stores.redis import RedisStore
+
+from .concurrency import run_contended
+
+pytestmark = pytest.mark.redis
+
+HOUR_MS = 3_600_000.0
+
+
+class FakeClock:
+    """Milliseconds since the epoch, moved by the test."""
+
+    def __init__(self, now: float = 1.7e12 + 0.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pair(Record):
+    first: float
+    second: float
+
+
+@script
+def divide(k: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
+    v = k.get(default=0)
+    k.set(v + a / b)
+    return allow(remaining=v)
+
+
+@script
+def two_keys(hits: Key[float], total: Key[Pair], limit: float):  # type: ignore[no-untyped-def]
+    h = hits.get(default=0)
+    t = total.get(default=Pair(0, 0))
+    if h < limit:
+        hits.set(h + 1, ttl_ms=3_600_000)
+        total.set(Pair(t.first + 1, t.second + h))
+        return allow(remaining=limit - h - 1)
+    return deny(wait_ms=1000, remaining=0)
+
+
+def exact(decision: Decision) -> tuple[object, ...]:
+    """A decision with every number as its exact bytes (so -0.0 differs from 0.0)."""
+    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
+    return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
+
+
+def fresh_namespace() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def _require_binaries(*names: str) -> None:
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        message = f"{', '.join(missing)} not on PATH (apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest_asyncio.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain redis-py client on the session server, to look behind the store's back."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def store(redis_url: str) -> AsyncIterator[RedisStore]:
+    """A store with a fake clock, in a namespace of its own, emptied afterwards."""
+    async with RedisStore(redis_url, namespace=fresh_namespace(), clock=FakeClock()) as store:
+        yield store
+        await store.reset()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[servers.LocalServer]:
+    """A private redis-server, which the test may kill and start again on the same port."""
+    _require_binaries("redis-server")
+    server = servers.start_redis()
+    yield server
+    server.stop()
+
+
+# --- the same decisions as the in-process store ---------------------------------------------
+
+
+def hit_sequence(
+    seed: int, keys: Sequence[str], costs: Sequence[float], period_ms: float
+) -> list[tuple[float, str, float]]:
+    """(clock, key, cost) steps with clock jumps from 0 to past a period.
+
+    Real TTLs in Redis run on the wall clock, while the fake clock jumps: steps never
+    land in the last minute of a window, so no key expires in Redis during the test
+    that the script still needs (the TTLs here are all minutes or more).
+    """
+    rng = random.Random(seed)
+    now = 1.7e12 + 0.25
+    steps = []
+    for _ in range(150):
+        now += rng.choice((0.0, 0.5, 1.0, 17.0, 1000.0, 60_000.0, period_ms / 3, period_ms * 1.5))
+        now += rng.choice((0.0, rng.uniform(0, period_ms / 5)))
+        if now % period_ms > period_ms - 60_000:
+            now += 120_000
+        steps.append((now, rng.choice(keys), rng.choice(costs)))
+    return steps
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("compiled", "params"),
+    [
+        (token_bucket, (5.0, HOUR_MS)),
+        (fixed_window, (5.0, HOUR_MS)),
+        (sliding_log, (5.0, HOUR_MS)),
+    ],
+    ids=["token_bucket", "fixed_window", "sliding_log"],
+)
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_builtin_scripts_decide_exactly_like_the_in_memory_store(
+    redis_url: str, compiled: Script, params: tuple[float, float], seed: int
+) -> None:
+    clock = FakeClock()
+    namespace = fresh_namespace()
+    memory = InMemoryStore(namespace=namespace, clock=clock)
+    keys = ["alice", "bob", "{tagged}:carol"]
+    verdicts = set()
+    async with RedisStore(redis_url, namespace=namespace, clock=clock) as redis:
+        for now, key, cost in hit_sequence(seed, keys, (1.0, 2.0, 0.5, 7.0), params[1]):
+            clock.now = now
+            expected = exact(await memory.run(compiled, [key], (*params, cost)))
+            assert exact(await redis.run(compiled, [key], (*params, cost))) == expected, (now, key)
+            verdicts.add(expected[0])
+            # What the in-process store still holds, Redis holds byte for byte (Redis may
+            # also hold keys the fake clock has expired: its TTLs follow the wall clock).
+            held = await memory.get(key)
+            if held is not None:
+                assert await redis.get(key) == held
+        await redis.reset()
+    assert verdicts == {True, False}  # the sequence exercised both admissions and denials
+
+
+@pytest.mark.asyncio
+async def test_server_clock_reads_redis_time(redis_url: str, raw: Redis) -> None:
+    async with RedisStore(redis_url, namespace=fresh_namespace(), clock="server") as store:
+        seconds, micros = await raw.time()
+        before = seconds * 1000 + micros / 1000
+        decision = await store.run(fixed_window, ["k"], (10, HOUR_MS, 1))
+        seconds, micros = await raw.time()
+        after = seconds * 1000 + micros / 1000
+        # reset_ms = window end - now, so the script's "now" is recoverable.
+        window_end = (before // HOUR_MS + 1) * HOUR_MS
+        assert decision.allowed
+        if window_end == (after // HOUR_MS + 1) * HOUR_MS:
+            assert window_end - after <= decision.reset_ms <= window_end - before
+        for _ in range(3):
+            decision = await store.run(token_bucket, ["b"], (3, 1e9, 1))
+        assert decision.allowed and decision.remaining < 1
+        denied = await store.run(token_bucket, ["b"], (3, 1e9, 1))
+        assert not denied.allowed and denied.wait_ms > 0
+        await store.reset()
+
+
+# --- one round trip, cached scripts --------------------------------------------------------
+
+
+async def command_calls(client: Redis) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    changed = {name: after[name] - before.get(name, 0) for name in after}
+    return {name: calls for name, calls in changed.items() if calls}
+
+
+@pytest.mark.asyncio
+async def test_one_evalsha_per_decision(own_redis: servers.LocalServer) -> None:
+    """Each decision is one EVALSHA; the GET and SET inside the script are all else."""
+    client = Redis.from_url(own_redis.url)
+    async with RedisStore(own_redis.url, clock=FakeClock()) as store:
+        await store.run(token_bucket, ["warm"], (1000, HOUR_MS, 1))  # loads the script
+        before = await command_calls(client)
+        for index in range(50):
+            assert (await store.run(token_bucket, [f"k{index % 5}"], (1000, HOUR_MS, 1))).allowed
+        after = await command_calls(client)
+    await client.aclose()
+    assert delta(before, after) == {"evalsha": 50, "get": 50, "set": 50, "info": 1}
+
+
+@pytest.mark.asyncio
+async def test_noscript_after_script_flush_is_recovered_in_one_extra_call(
+    own_redis: servers.LocalServer,
+) -> None:
+    client = Redis.from_url(own_redis.url)
+    async with RedisStore(own_redis.url, clock=FakeClock()) as store:
+        first = await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+        await client.script_flush()
+        assert await client.script_exists(token_bucket.lua_sha) == [False]
+        before = await command_calls(client)
+        second = await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+        after = await command_calls(client)
+        third = await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    assert await client.script_exists(token_bucket.lua_sha) == [True]
+    await client.aclose()
+    assert (first.remaining, second.remaining, third.remaining) == (9, 8, 7)
+    assert delta(before, after) == {"evalsha": 1, "eval": 1, "get": 1, "set": 1, "info": 1}
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_redis_killed_mid_run_fails_fast_then_recovers_on_its_own(
+    own_redis: servers.LocalServer,
+) -> None:
+    timeout = 2.0
+    outcomes: list[tuple[str, float]] = []
+    down = asyncio.Event()
+    back = asyncio.Event()
+    stop = False
+
+    async with RedisStore(own_redis.url, clock=FakeClock(), timeout=timeout) as store:
+
+        async def hammer() -> None:
+            while not stop:
+                started = time.monotonic()
+                try:
+                    await store.run(token_bucket, ["k"], (1e6, HOUR_MS, 1))
+                    outcomes.append(("ok", time.monotonic() - started))
+                    if down.is_set():
+                        back.set()
+                except StoreConnectionError as exc:
+                    assert str(exc).startswith("redis run token_bucket: cannot reach")
+                    outcomes.append(("down", time.monotonic() - started))
+                    down.set()
+                await asyncio.sleep(0)
+
+        workers = [asyncio.create_task(hammer()) for _ in range(4)]
+        while len(outcomes) < 20:
+            await asyncio.sleep(0)
+        await asyncio.to_thread(own_redis.kill)
+        await asyncio.wait_for(down.wait(), 30)
+        while sum(kind == "down" for kind, _ in outcomes) < 20:
+            await asyncio.sleep(0)
+        await asyncio.to_thread(own_redis.start)  # a new, empty server on the same port
+        await asyncio.wait_for(back.wait(), 30)
+        stop = True
+        await asyncio.gather(*workers)
+
+        failed = [elapsed for kind, elapsed in outcomes if kind == "down"]
+        # A refused connection fails at once (a few ms here), not at the deadline.
+        assert max(failed) < timeout / 4
+        assert outcomes[-1][0] == "ok"
+        # The restarted server had no scripts: the store loaded it again by itself.
+        client = Redis.from_url(own_redis.url)
+        assert await client.script_exists(token_bucket.lua_sha) == [True]
+        await client.aclose()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("given", ["url", "client without timeouts"])
+async def test_a_server_that_never_answers_times_out(silent_port: int, given: str) -> None:
+    timeout = 0.3
+    client = Redis(host="127.0.0.1", port=silent_port)  # no socket timeout of its own
+    target = f"redis://127.0.0.1:{silent_port}/0" if given == "url" else client
+    store = RedisStore(target, timeout=timeout, clock=FakeClock())
+    for attempt in ("initialize", "run"):
+        started = time.monotonic()
+        expected = rf"^redis {attempt}\b.*: cannot reach redis://127.0.0.1:{silent_port}/0: "
+        with pytest.raises(StoreConnectionError, match=expected):
+            if attempt == "initialize":
+                await store.initialize()
+            else:
+                await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+        assert timeout * 0.9 <= time.monotonic() - started < timeout + 0.2
+    await store.close()
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_beyond_max_connections_waits_for_a_connection(
+    own_redis: servers.LocalServer,
+) -> None:
+    client = Redis.from_url(own_redis.url)
+    store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    decisions = await asyncio.gather(
+        *(store.run(token_bucket, ["k"], (1000, HOUR_MS, 1)) for _ in range(200))
+    )  # used without initialize(): the store connects on first use
+    assert sorted(decision.remaining for decision in decisions) == list(range(800, 1000))
+    clients = await client.info("clients")
+    assert clients["connected_clients"] <= 3 + 1  # the store's and ours
+    await store.close()
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_corrupt_value_is_reported_with_its_key_and_left_untouched(
+    store: RedisStore,
+) -> None:
+    await store.set("k", b"garbage")
+    with pytest.raises(CorruptStateError) as caught:
+        await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    assert caught.value.key == f"{store.namespace}:k"
+    assert f"{store.namespace}:k" in str(caught.value)
+    assert await store.get("k") == b"garbage"
+
+
+@pytest.mark.asyncio
+async def test_a_failing_script_fails_as_on_the_in_memory_store(store: RedisStore) -> None:
+    memory = InMemoryStore(clock=store.clock)
+    with pytest.raises(ScriptRuntimeError, match="division by zero") as in_memory:
+        await memory.run(divide, ["k"], (1, 0))
+    with pytest.raises(ScriptRuntimeError, match="division by zero") as in_redis:
+        await store.run(divide, ["k"], (1, 0))
+    assert str(in_redis.value) == str(in_memory.value)  # same DSL file and line
+
+
+@pytest.mark.asyncio
+async def test_other_redis_errors_are_store_errors(store: RedisStore, raw: Redis) -> None:
+    await raw.rpush(store.full_key("k"), b"a list")
+    with pytest.raises(StoreError, match=r"^redis run token_bucket: WRONGTYPE") as caught:
+        await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+    assert not isinstance(caught.value, CorruptStateError | StoreConnectionError)
+
+
+# --- plain operations -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_plain_operations(store: RedisStore, raw: Redis) -> None:
+    assert await store.get("a") is None
+    await store.set("a", b"bytes")
+    await store.set("b", "text", ttl_ms=60_000.5)
+    await store.set("c", 0.1)
+    await store.set("d", 12)
+    assert await store.multi_get(["a", "b", "c", "d", "missing"]) == [
+        b"bytes",
+        b"text",
+        b"0.10000000000000001",
+        b"12",
+        None,
+    ]
+    assert await store.multi_get([]) == []
+    assert await raw.pttl(store.full_key("a")) == -1
+    assert 59_000 < await raw.pttl(store.full_key("b")) <= 60_001
+
+    assert await store.delete("a") is True
+    assert await store.delete("a") is False
+
+    assert await store.increment("n") == 1
+    assert await store.increment("n", 5) == 6
+    assert await store.decrement("n", 2) == 4
+    with pytest.raises(StoreError, match=r"^redis increment: "):
+        await store.increment("b")
+
+    assert await store.increment_with_ttl("t", 3, 10_000) == 3
+    assert 9_000 < await raw.pttl(store.full_key("t")) <= 10_000
+    await raw.pexpire(store.full_key("t"), 50_000)
+    assert await store.increment_with_ttl("t", 1, 10_000) == 4  # the TTL is set only on creation
+    assert await raw.pttl(store.full_key("t")) > 10_000
+    assert await store.increment_with_ttl("n", 1, 10_000) == 5  # an existing key keeps no TTL
+    assert await raw.pttl(store.full_key("n")) == -1
+
+    assert await store.expire("n", 20_000) is True
+    assert 19_000 < await raw.pttl(store.full_key("n")) <= 20_000
+    assert await store.expire("missing", 20_000) is False
+
+
+@pytest.mark.asyncio
+async def test_lock_is_exclusive(store: RedisStore, redis_url: str) -> None:
+    inside = 0
+    most_inside = 0
+
+    async def critical_section() -> None:
+        nonlocal inside, most_inside
+        async with store.lock("l", ttl=30, blocking_timeout=30):
+            inside += 1
+            most_inside = max(most_inside, inside)
+            await asyncio.sleep(0)
+            await store.increment("counter")
+            inside -= 1
+
+    await asyncio.gather(*(critical_section() for _ in range(20)))
+    assert most_inside == 1
+    assert await store.get("counter") == b"20"
+
+    async with RedisStore(redis_url, namespace=store.namespace) as other:
+        async with store.lock("l", ttl=30):
+            with pytest.raises(LockTimeoutError, match=r"^redis lock: lock 'l' is held"):
+                async with other.lock("l", blocking=False):
+                    pass
+        async with other.lock("l", blocking=False):  # released on exit
+            pass
+
+
+@pytest.mark.asyncio
+async def test_lock_times_out(store: RedisStore) -> None:
+    async with store.lock("l", ttl=30):
+        started = time.monotonic()
+        with pytest.raises(LockTimeoutError):
+            async with store.lock("l", blocking_timeout=0.1):
+                pass
+        assert 0.1 <= time.monotonic() - started < 1.0
+
+
+@pytest.mark.asyncio
+async def test_lock_has_a_ttl_and_never_releases_a_lock_it_lost(
+    store: RedisStore, raw: Redis
+) -> None:
+    key = store.full_key("lock:l")
+    async with store.lock("l", ttl=10):
+        assert 9_000 < await raw.pttl(key) <= 10_000
+        await raw.set(key, b"someone else's token")  # as if ours expired and was retaken
+    assert await raw.get(key) == b"someone else's token"
+
+
+@pytest.mark.asyncio
+async def test_reset_deletes_only_its_own_namespace(redis_url: str, raw: Redis) -> None:
+    base = fresh_namespace()
+    # "?" and "*" are SCAN glob characters: they must match themselves only.
+    namespaces = [f"{base}?", f"{base}b", f"{base}*", f"{base}"]
+    await raw.mset({f"{base}?:k{index}": b"1" for index in range(1234)})
+    for namespace in namespaces[1:]:
+        await raw.mset({f"{namespace}:k{index}": b"1" for index in range(3)})
+    async with RedisStore(redis_url, namespace=namespaces[0]) as store:
+        await store.reset()
+    remaining = sorted([key async for key in raw.scan_iter(match=f"{base}*")])
+    assert remaining == sorted(
+        f"{ns}:k{index}".encode() for ns in namespaces[1:] for index in range(3)
+    )
+    await raw.delete(*remaining)
+
+
+# --- life cycle and configuration -----------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_async_with_and_lifespan_open_and_close_the_store(redis_url: str) -> None:
+    store = RedisStore(redis_url, namespace=fresh_namespace())
+    assert not store.ready and store.client is None
+    async with store as entered:
+        assert entered is store and store.ready and store.client is not None
+    assert not store.ready and store.client is None
+    async with store.lifespan(app=object()):
+        assert store.ready
+        await store.set("k", b"v")
+        assert await store.get("k") == b"v"
+        await store.reset()
+    assert not store.ready
+
+
+@pytest.mark.asyncio
+async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
+    redis_url: str,
+) -> None:
+    client = Redis.from_url(redis_url)
+    async with RedisStore(client) as store:
+        assert store.client is client
+    assert await client.ping()  # still usable
+    assert store.client is client
+
+    made: list[Redis] = []
+
+    def factory() -> Redis:
+        made.append(Redis.from_url(redis_url))
+        return made[-1]
+
+    store = RedisStore(factory)
+    assert made == []
+    async with store:
+        assert store.client is made[0]
+    assert store.client is None
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:6379",
+        "http://localhost:6379/0",
+        "redis://localhost:port/0",
+        "redis://localhost:6379/zero",
+        "unix://",
+        "redis://user:s3cret@localhost:port/0",
+    ],
+)
+def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid Redis URL") as caught:
+        RedisStore(url)
+    message = str(caught.value)
+    assert "redis://localhost:6379/0" in message
+    assert "s3cret" not in message
+    assert url.replace("s3cret", "***") in message
+
+
+@pytest.mark.asyncio
+async def test_configuration_mistakes_are_caught_at_construction(redis_url: str) -> None:
+    decoding = Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ConfigurationError, match="decode_responses=False"):
+        RedisStore(decoding)
+    with pytest.raises(ConfigurationError, match="decode_responses=False"):
+        RedisStore(redis_url, decode_responses=True)
+    with pytest.raises(ConfigurationError, match="apply only when RedisStore is given a URL"):
+        RedisStore(decoding, max_connections=3)
+    with pytest.raises(ConfigurationError, match="clock"):
+        RedisStore(redis_url, clock="local")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RedisStore(redis_url, timeout=0)
+    with pytest.raises(ConfigurationError, match="max_connections"):
+        RedisStore(redis_url, max_connections=0)
+    with pytest.raises(ConfigurationError, match="takes a Redis URL"):
+        RedisStore(42)  # type: ignore[arg-type]
+    await decoding.aclose()
+
+
+# --- accuracy under contention --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script_name", "args"),
+    [
+        ("token_bucket", (100.0, 1e12, 1.0)),  # capacity 100, refilled over ~30 years
+        ("fixed_window", (100.0, 1e12, 1.0)),  # the current window runs 2001–2033
+    ],
+)
+def test_exactly_the_limit_is_admitted_under_contention(
+    redis_url: str, script_name: str, args: tuple[float, ...]
+) -> None:
+    # Accuracy, not latency: opening 400 connections at once on a small CI machine can
+    # take longer than the default 1 s deadline of a call.
+    for _ in range(2):
+        store_kwargs = {
+            "url_or_client_or_factory": redis_url,
+            "namespace": fresh_namespace(),
+            "timeout": 30.0,
+        }
+        admitted = run_contended(
+            "ratescript.stores.redis:RedisStore",
+            store_kwargs,
+            script_name,
+            args,
+            processes=4,
+            hits=100,
+        )
+        assert admitted == 100
+
+
+# --- Redis Cluster --------------------------------------------------------------------------
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _cluster_state(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"CLUSTER INFO\r\n")
+        return sock.recv(4096)
+
+
+@pytest.fixture(scope="module")
+def cluster_nodes() -> Iterator[list[int]]:
+    """Three cluster-enabled redis-servers (masters, no replicas), joined into one cluster."""
+    _require_binaries("redis-server", "redis-cli")
+    directory = tempfile.mkdtemp(prefix="ratescript-cluster-")
+
+    def argv(port: int) -> list[str]:
+        return [
+            "redis-server",
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", directory,
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", os.path.join(directory, f"nodes-{port}.conf"),
+            "--cluster-node-timeout", "5000",
+        ]  # fmt: skip
+
+    kind = dataclasses.replace(servers.REDIS, argv=argv)
+    nodes = [servers.LocalServer(kind, _free_cluster_port()) for _ in range(3)]
+    try:
+        for node in nodes:
+            node.start()
+        subprocess.run(
+            [
+                "redis-cli", "--cluster", "create",
+                *(f"127.0.0.1:{node.port}" for node in nodes),
+                "--cluster-replicas", "0", "--cluster-yes",
+            ],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not all(b"cluster_state:ok" in _cluster_state(node.port) for node in nodes):
+            if time.monotonic() > deadline:
+                pytest.fail("the local Redis Cluster did not reach cluster_state:ok in 30 s")
+            time.sleep(0.1)
+        yield [node.port for node in nodes]
+    finally:
+        for node in nodes:
+            node.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def cluster_store(cluster_nodes: list[int]) -> AsyncIterator[RedisStore]:
+    client = RedisCluster(host="127.0.0.1", port=cluster_nodes[0])
+    async with RedisStore(client, namespace=fresh_namespace(), clock=FakeClock()) as store:
+        yield store
+        await store.reset()
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_cluster_decides_like_the_in_memory_store(cluster_store: RedisStore) -> None:
+    assert isinstance(cluster_store.client, RedisCluster)
+    clock = cluster_store.clock
+    assert isinstance(clock, FakeClock)
+    memory = InMemoryStore(namespace=cluster_store.namespace, clock=clock)
+    keys = [f"user-{index}" for index in range(30)]  # spread over every node
+    for compiled in (token_bucket, fixed_window, sliding_log):
+        for now, key, cost in hit_sequence(3, keys, (1.0, 2.0), HOUR_MS):
+            clock.now = now
+            expected = exact(await memory.run(compiled, [key], (5, HOUR_MS, cost)))
+            assert exact(await cluster_store.run(compiled, [key], (5, HOUR_MS, cost))) == expected
+        await memory.reset()
+        await cluster_store.reset()
+
+
+@pytest.mark.asyncio
+async def test_cluster_runs_multi_key_scripts_in_one_slot(cluster_store: RedisStore) -> None:
+    memory = InMemoryStore(namespace=cluster_store.namespace, clock=cluster_store.clock)
+    for index in range(40):
+        keys = [f"hits-{index % 7}", f"total-{index % 3}"]
+        expected = exact(await memory.run(two_keys, keys, (4,)))
+        assert exact(await cluster_store.run(two_keys, keys, (4,))) == expected
+    names = [f"{{hits-{index}}}:total-{index % 3}" for index in range(7)]
+    assert await cluster_store.multi_get(names) == await memory.multi_get(names)
+
+
+@pytest.mark.asyncio
+async def test_cluster_plain_operations_reset_and_script_flush(
+    cluster_store: RedisStore, cluster_nodes: list[int]
+) -> None:
+    keys = [f"k{index}" for index in range(50)]
+    for index, key in enumerate(keys):
+        await cluster_store.set(key, index)
+    assert await cluster_store.multi_get(keys) == [b"%d" % index for index in range(50)]
+    assert await cluster_store.increment_with_ttl("n", 2, 10_000) == 2
+    async with cluster_store.lock("l", ttl=10):
+        with pytest.raises(LockTimeoutError):
+            async with cluster_store.lock("l", blocking=False):
+                pass
+
+    assert (await cluster_store.run(token_bucket, ["k-script"], (5, HOUR_MS, 1))).allowed
+    for port in cluster_nodes:
+        node = Redis(port=port)
+        await node.script_flush()
+        await node.aclose()
+    assert (await cluster_store.run(token_bucket, ["k-script"], (5, HOUR_MS, 1))).remaining == 3
+
+    await cluster_store.reset()
+    assert await cluster_store.multi_get([*keys, "n", "k-script"]) == [None] * 52

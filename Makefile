@@ -63,3 +63,4 @@ test: venv servers lint
 bench: venv
 	$(BIN)/python benchmarks/bench_dsl.py
 	$(BIN)/python benchmarks/bench_stores.py
+	$(BIN)/python benchmarks/bench_strategies.py

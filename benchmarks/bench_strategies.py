@@ -1,0 +1,182 @@
+"""Benchmark: one decision per strategy, in process, and on Redis and Memcached.
+
+Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_strategies.py``).
+In process, ``await strategy.hit(key, rate, store)`` on an ``InMemoryStore`` — the
+issue's targets: at most 3 µs median for the O(1)-state strategies, 20 µs for the
+sliding log with 1,000 live entries. On Redis and Memcached the same call against
+the store's floor (a bare ``EVALSHA`` of ``return 1``; a bare aiomcache
+``gets`` + ``cas``), interleaved round by round — target at most 1.25x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+from ratescript.conformance import servers
+from ratescript.rates import Rate
+from ratescript.stores.base import Store
+from ratescript.stores.memory import InMemoryStore
+from ratescript.strategies import (
+    FixedWindowStrategy,
+    GCRAStrategy,
+    LeakyBucketStrategy,
+    LeakyBucketWithQueueStrategy,
+    SlidingWindowCounterStrategy,
+    SlidingWindowLogStrategy,
+    Strategy,
+    TokenBucketStrategy,
+    TokenBucketWithDebtStrategy,
+)
+
+# A rate that never runs dry, so every hit is admitted and writes.
+RATE = Rate(10**9, hours=1)
+O1: list[Strategy] = [  # type: ignore[type-arg]
+    FixedWindowStrategy(),
+    SlidingWindowCounterStrategy(),
+    TokenBucketStrategy(),
+    TokenBucketWithDebtStrategy(),
+    LeakyBucketStrategy(),
+    LeakyBucketWithQueueStrategy(),
+    GCRAStrategy(burst_tolerance_ms=10**9),
+]
+
+
+class Clock:
+    """Steps one millisecond per call, so a sliding log keeps one entry per hit."""
+
+    def __init__(self) -> None:
+        self.now = 1.7e12
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+async def per_call_us(call: Callable[[], Awaitable[object]], count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        await call()
+    return (time.perf_counter() - start) / count * 1e6
+
+
+async def in_process(rounds: int) -> None:
+    print("in process (InMemoryStore), median µs per decision")
+    for strategy in [*O1, SlidingWindowLogStrategy()]:
+        store = InMemoryStore(clock=Clock())
+        log = isinstance(strategy, SlidingWindowLogStrategy)
+        # The log keeps exactly 1,000 live entries: a 1,000 ms period at 1 ms per hit.
+        rate = Rate(10**9, milliseconds=1000) if log else RATE
+        for _ in range(1000):
+            await strategy.hit("k", rate, store)
+
+        async def hit(
+            strategy: Strategy = strategy,  # type: ignore[type-arg]
+            store: Store = store,
+            rate: Rate = rate,
+        ) -> object:
+            return await strategy.hit("k", rate, store)
+
+        samples = [await per_call_us(hit, 2_000) for _ in range(rounds)]
+        target = 20.0 if log else 3.0
+        median = statistics.median(samples)
+        verdict = "meets" if median <= target else "MISSES"
+        name = type(strategy).__name__ + (" (1,000 entries)" if log else "")
+        print(f"  {name:<44} {median:7.2f}   ({verdict} ≤ {target})")
+
+
+async def against_floor(
+    label: str, store: Store, floor: Callable[[], Awaitable[object]], rounds: int
+) -> None:
+    print(f"{label}: median µs per decision, and the ratio to the floor")
+    for strategy in [*O1, SlidingWindowLogStrategy()]:
+        log = isinstance(strategy, SlidingWindowLogStrategy)
+        rate = Rate(10**9, milliseconds=1000) if log else RATE
+        key = f"bench:{type(strategy).__name__}"
+        for _ in range(1000 if log else 50):
+            await strategy.hit(key, rate, store)
+
+        async def hit(strategy: Strategy = strategy, rate: Rate = rate, key: str = key) -> object:  # type: ignore[type-arg]
+            return await strategy.hit(key, rate, store)
+
+        mine, base = [], []
+        for _ in range(rounds):
+            mine.append(await per_call_us(hit, 100))
+            base.append(await per_call_us(floor, 100))
+        ratio = statistics.median(mine) / statistics.median(base)
+        verdict = "meets" if ratio <= 1.25 else "MISSES"
+        name = type(strategy).__name__ + (" (1,000 entries)" if log else "")
+        print(
+            f"  {name:<44} {statistics.median(mine):8.1f}  floor {statistics.median(base):8.1f}"
+            f"  ratio {ratio:5.2f} ({verdict} ≤ 1.25)"
+        )
+
+
+async def on_redis(url: str, rounds: int) -> None:
+    import redis.asyncio as aioredis
+
+    from ratescript.stores.redis import RedisStore
+
+    client = aioredis.Redis.from_url(url)
+    empty = await client.script_load("return 1")
+    store = RedisStore(url, clock=Clock())
+    await store.initialize()
+
+    async def floor() -> object:
+        return await client.evalsha(empty, 1, "bench:floor")
+
+    try:
+        await against_floor("redis", store, floor, rounds)
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def on_memcached(url: str, rounds: int) -> None:
+    import aiomcache
+
+    from ratescript.stores.memcached import MemcachedStore
+
+    host, _colon, port = url.removeprefix("memcached://").partition(":")
+    client = aiomcache.Client(host, int(port))
+    await client.set(b"bench:floor", b"1")
+    store = MemcachedStore(url, clock=Clock())
+    await store.initialize()
+
+    async def floor() -> object:
+        value, token = await client.gets(b"bench:floor")
+        return await client.cas(b"bench:floor", value, token)
+
+    try:
+        await against_floor("memcached", store, floor, rounds)
+    finally:
+        await store.close()
+        await client.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--in-process-only", action="store_true")
+    options = parser.parse_args()
+    print(
+        f"# ratescript strategy benchmark — {time.strftime('%Y-%m-%d')}, Python "
+        f"{platform.python_version()}, {platform.machine()}"
+    )
+    await in_process(options.rounds)
+    if options.in_process_only:
+        return
+    with contextlib.ExitStack() as stack:
+        await on_redis(stack.enter_context(servers.server_url(servers.REDIS)), options.rounds)
+        await on_memcached(
+            stack.enter_context(servers.server_url(servers.MEMCACHED)), options.rounds
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -12,8 +12,8 @@ The contract shared by every strategy:
 * an unlimited rate always allows, without touching the store;
 * a cost of 0 never rejects and never changes state;
 * a cost the strategy can never admit is rejected at once with
-  ``metadata["exceeds_capacity"] == 1`` and a wait of one period — never an
-  infinite wait.
+  ``metadata["exceeds_capacity"] == 1`` and a finite wait (the time the strategy
+  takes to refill or drain completely) — never an infinite one.
 """
 
 from __future__ import annotations

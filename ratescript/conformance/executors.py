@@ -148,8 +148,8 @@ class LuaExecutor:
             reply = self.emulator.evalsha(script.lua_sha, list(keys), encode_args(now, args))
         except LuaReplyError as exc:
             raise script.lua_error(exc.message) from exc
-        assert isinstance(reply, list)
-        return script.decision_from_reply(reply)  # type: ignore[arg-type]
+        assert isinstance(reply, bytes)
+        return script.decision_from_reply(reply)
 
     def forget(self, key: str) -> None:
         self.emulator.delete(key)

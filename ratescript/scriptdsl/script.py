@@ -88,16 +88,17 @@ class Script:
         """The ``Decision`` of a ``compute`` result."""
         return Decision(result[0], result[1], result[2], result[3], result[4])
 
-    def decision_from_reply(self, reply: Sequence[bytes]) -> Decision:
-        """The ``Decision`` of a Lua reply (numbers come back as ``%.17g`` strings)."""
+    def decision_from_reply(self, reply: bytes) -> Decision:
+        """The ``Decision`` of a Lua reply: one string of ``%.17g`` numbers and spaces."""
+        fields = reply.split(b" ")
         if self._empty_metadata:
-            return Decision(reply[0] == b"1", float(reply[1]), float(reply[2]), float(reply[3]))
+            return Decision(fields[0] == b"1", float(fields[1]), float(fields[2]), float(fields[3]))
         return Decision(
-            reply[0] == b"1",
-            float(reply[1]),
-            float(reply[2]),
-            float(reply[3]),
-            dict(zip(self.metadata_names, map(float, reply[4:]), strict=True)),
+            fields[0] == b"1",
+            float(fields[1]),
+            float(fields[2]),
+            float(fields[3]),
+            dict(zip(self.metadata_names, map(float, fields[4:]), strict=True)),
         )
 
     def check_args(self, args: Sequence[float]) -> None:

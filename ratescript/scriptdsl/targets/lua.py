@@ -2,12 +2,13 @@
 
 ``KEYS[i]`` are the declared keys in order; ``ARGV[1]`` is the caller's clock in
 ms (empty: use Redis ``TIME``) and ``ARGV[2..]`` the numeric parameters, sent as
-``%.17g`` strings. The reply is a flat array of strings, because Redis truncates
-a Lua number reply to an integer: ``{allowed, wait_ms, remaining, reset_ms,
-metadata...}``, every number printed with ``%.17g`` (Lua's ``tostring`` prints
-only 14 digits). Helpers are emitted only when used, as locals bound before any
-author variable, so an author's ``string`` or ``end`` can never shadow them (the
-latter is renamed: Lua keywords are not Lua names).
+``%.17g`` strings. The reply is one string, because Redis truncates a Lua number
+reply to an integer and redis-py parses an array slowly: ``"allowed wait_ms
+remaining reset_ms metadata..."`` separated by spaces, every number printed with
+``%.17g`` (Lua's ``tostring`` prints only 14 digits). Helpers are emitted only
+when used, as locals bound before any author variable, so an author's ``string``
+or ``end`` can never shadow them (the latter is renamed: Lua keywords are not Lua
+names).
 
 Redis runs the whole chunk on every call, so the code favours what is cheap there:
 checks inline rather than in functions (each ``local function`` is a new closure per
@@ -401,16 +402,22 @@ class LuaBody(Generator):
         self.out.line("break")
 
     def stmt_Return(self, node: n.Return) -> None:
+        # One string, not an array: redis-py's parser reads an array element by element,
+        # which costs more than all the rest of a decision on the client.
         values = [node.wait_ms, node.remaining, node.reset_ms, *node.metadata]
-        parts = ", ".join(self.number_text(v) for v in values)
-        self.out.line(f"return {{'{1 if node.allowed else 0}', {parts}}}")
-
-    def number_text(self, node: n.Expr) -> str:
-        """Lua for ``node`` printed with %.17g; a constant is printed now, by Python's
-        printf, which prints exactly as Lua's does."""
-        if isinstance(node, n.Const):
-            return "'%.17g'" % node.value  # noqa: UP031 -- the exact C printf format
-        return f"{self.use('_rs_fmt')}('%.17g', {self.expr(node)})"
+        pattern = ["1" if node.allowed else "0"]
+        printed = []
+        for value in values:
+            if isinstance(value, n.Const):  # printed now, by C's printf as in Lua
+                pattern.append("%.17g" % value.value)  # noqa: UP031
+            else:
+                pattern.append("%.17g")
+                printed.append(self.expr(value))
+        text = " ".join(pattern)
+        if printed:
+            self.out.line(f"return {self.use('_rs_fmt')}('{text}', {', '.join(printed)})")
+        else:
+            self.out.line(f"return '{text}'")
 
     def corrupt(self, slot: int, expected: str) -> str:
         """The error of a value that is not what the key holds (parsed by ``lua_error``)."""

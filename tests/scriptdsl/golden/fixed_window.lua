@@ -38,9 +38,9 @@ if ((used + cost) <= limit) then
     end
     redis.call('SET', KEYS[1], _rs_fmt('%.17g:%.17g', _v0, _v1), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((reset + 1))))))
   end
-  return {'1', '0', _rs_fmt('%.17g', ((limit - used) - cost)), _rs_fmt('%.17g', reset)}
+  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), reset)
 end
 if (cost > limit) then
-  return {'0', '0', _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}
+  return _rs_fmt('0 0 %.17g %.17g', (limit - used), reset)
 end
-return {'0', _rs_fmt('%.17g', reset), _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}
+return _rs_fmt('0 %.17g %.17g %.17g', reset, (limit - used), reset)

@@ -28,9 +28,9 @@ end
 used = ((w__start == start) and w__count or 0)
 reset = ((start + period_ms) - now)
 if ((used + cost) <= limit) then
-  return {'1', '0', _rs_fmt('%.17g', ((limit - used) - cost)), _rs_fmt('%.17g', reset)}
+  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), reset)
 end
 if (cost > limit) then
-  return {'0', '0', _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}
+  return _rs_fmt('0 0 %.17g %.17g', (limit - used), reset)
 end
-return {'0', _rs_fmt('%.17g', reset), _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', reset)}
+return _rs_fmt('0 %.17g %.17g %.17g', reset, (limit - used), reset)

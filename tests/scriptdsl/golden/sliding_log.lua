@@ -64,12 +64,12 @@ entries__t, entries__a, entries__h, entries__n = _rs_get_log(1)
 entries__h = _rs_log_trim(entries__t, entries__h, entries__n, (now - period_ms))
 used = _rs_log_sum(entries__a, entries__h, entries__n)
 if (cost > limit) then
-  return {'0', '0', _rs_fmt('%.17g', (limit - used)), '0'}
+  return _rs_fmt('0 0 %.17g 0', (limit - used))
 end
 if ((used + cost) <= limit) then
   entries__n = _rs_log_append(entries__t, entries__a, entries__h, entries__n, now, cost, 82)
   redis.call('SET', KEYS[1], _rs_encode_log(entries__t, entries__a, entries__h, entries__n), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((period_ms + 1))))))
-  return {'1', '0', _rs_fmt('%.17g', ((limit - used) - cost)), _rs_fmt('%.17g', (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}
+  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))
 end
 need = ((used + cost) - limit)
 freed = 0
@@ -82,4 +82,4 @@ for _i1 = entries__h, entries__n do
     break
   end
 end
-return {'0', _rs_fmt('%.17g', wait), _rs_fmt('%.17g', (limit - used)), _rs_fmt('%.17g', (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))}
+return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))

@@ -30,7 +30,7 @@ end
 elapsed = _rs_max(0, (now - b__stamp))
 tokens = _rs_min(capacity, (b__tokens + (elapsed * rate)))
 if (cost > capacity) then
-  return {'0', '0', _rs_fmt('%.17g', tokens), '0', '1'}
+  return _rs_fmt('0 0 %.17g 0 1', tokens)
 end
 if (tokens >= cost) then
   left = (tokens - cost)
@@ -41,7 +41,7 @@ if (tokens >= cost) then
     end
     redis.call('SET', KEYS[1], _rs_fmt('%.17g:%.17g', _v0, _v1), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil(((rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')) + 1))))))
   end
-  return {'1', '0', _rs_fmt('%.17g', left), _rs_fmt('%.17g', (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero'))), '0'}
+  return _rs_fmt('1 0 %.17g %.17g 0', left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')))
 end
 wait = (rate ~= 0 and (cost - tokens) / rate or error('ratescript: division by zero'))
-return {'0', _rs_fmt('%.17g', wait), _rs_fmt('%.17g', tokens), _rs_fmt('%.17g', (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero'))), '0'}
+return _rs_fmt('0 %.17g %.17g %.17g 0', wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')))

@@ -29,11 +29,11 @@ end
 elapsed = _rs_max(0, (now - b__stamp))
 tokens = _rs_min(capacity, (b__tokens + (elapsed * rate)))
 if (cost > capacity) then
-  return {'0', '0', _rs_fmt('%.17g', tokens), '0', '1'}
+  return _rs_fmt('0 0 %.17g 0 1', tokens)
 end
 if (tokens >= cost) then
   left = (tokens - cost)
-  return {'1', '0', _rs_fmt('%.17g', left), _rs_fmt('%.17g', (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero'))), '0'}
+  return _rs_fmt('1 0 %.17g %.17g 0', left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')))
 end
 wait = (rate ~= 0 and (cost - tokens) / rate or error('ratescript: division by zero'))
-return {'0', _rs_fmt('%.17g', wait), _rs_fmt('%.17g', tokens), _rs_fmt('%.17g', (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero'))), '0'}
+return _rs_fmt('0 %.17g %.17g %.17g 0', wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')))

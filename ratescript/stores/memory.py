@@ -33,10 +33,10 @@ from ratescript.stores.base import Clock, Store, Value
 
 __all__ = ["InMemoryStore"]
 
-# Keys checked for expiry per sweep, and a sweep every 8 script writes: 4 keys per
+# Keys checked for expiry per sweep, and a sweep every 32 script writes: 4 keys per
 # write on average, so a pass over the keys takes a quarter as many writes as there
 # are keys, and the dict stays within about 4/3 of the live keys.
-_SWEEP_PER_WRITE = 32
+_SWEEP_PER_WRITE = 128
 _LOCK_POLL_SECONDS = 0.002
 
 # An entry: (value, the first whole ms at which it is gone or None, the codec of a
@@ -161,7 +161,7 @@ class InMemoryStore(Store):
                         codec,
                     )
                 self._writes += 1
-                if not self._writes & 7:
+                if not self._writes & 31:
                     self._sweep(math.floor(now))
         return script.decision(result)
 

@@ -17,7 +17,7 @@ from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.exceptions import ConfigurationError
 from ratescript.scriptdsl.script import Script
 
-__all__ = ["BUILTIN_CASES", "ScriptCase", "costs", "limits", "periods_ms"]
+__all__ = ["BUILTIN_CASES", "MORE_CASES", "ScriptCase", "costs", "limits", "periods_ms"]
 
 #: Costs, leaning on FACTS.md's traps: 0, -0.0, fractions, a cost above any limit.
 costs = st.sampled_from((0.0, -0.0, 0.1, 1 / 3, 1.0, 1.0, 1.0, 2.0, 2.5, 7.0, 1e6)) | st.floats(
@@ -195,6 +195,10 @@ def _more_cases() -> tuple[ScriptCase, ...]:
         ScriptCase(concurrency_release, {"max_in_flight": limits}, cost, group="leases"),
     )
 
+
+#: The cases of the tiered, adaptive, priority, rollover, time-of-day, cost-based and
+#: concurrency strategies' scripts.
+MORE_CASES: tuple[ScriptCase, ...] = _more_cases()
 
 #: Every built-in script: the DSL examples and every strategy's script.
 BUILTIN_CASES: tuple[ScriptCase, ...] = (

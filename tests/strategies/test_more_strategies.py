@@ -27,30 +27,26 @@ import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from ratescript.conformance.cases import ScriptCase, costs, limits, periods_ms, rates_per_ms
+from ratescript.conformance.cases import MORE_CASES, ScriptCase
 from ratescript.conformance.machine import check_stores, store_factory
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.stores.memory import InMemoryStore
-from ratescript.strategies.adaptive import AdaptiveThrottleStrategy, adaptive_throttle
+from ratescript.strategies.adaptive import AdaptiveThrottleStrategy
 from ratescript.strategies.base import Strategy
 from ratescript.strategies.concurrency import (
     ConcurrencyLimitStrategy,
-    concurrency_acquire,
-    concurrency_release,
 )
 from ratescript.strategies.cost_based import (
     CostBasedTokenBucketStrategy,
-    cost_based_token_bucket,
 )
-from ratescript.strategies.priority import PriorityQueueStrategy, priority_bucket
-from ratescript.strategies.quota_rollover import QuotaWithRolloverStrategy, quota_with_rollover
+from ratescript.strategies.priority import PriorityQueueStrategy
+from ratescript.strategies.quota_rollover import QuotaWithRolloverStrategy
 from ratescript.strategies.tiered import (
     TieredRateStrategy,
     TierMultipliers,
     scaled_limit,
-    tiered_window,
 )
 from ratescript.strategies.time_of_day import TimeOfDayStrategy, time_of_day
 
@@ -1090,84 +1086,8 @@ def test_the_defaults_come_from_the_rate() -> None:
 # --- the conformance kit: every target, bit for bit -------------------------------------------
 
 
-@dataclass(frozen=True)
-class _SharedKeys(ScriptCase):
-    """A case whose keys are shared with the other cases of the same ``group``."""
-
-    group: str = ""
-
-    def key_names(self, prefix: str = "") -> list[tuple[str, ...]]:
-        return [(f"{self.group}:{index}",) for index in range(self.keys)]
-
-
-_fractions = st.sampled_from((0.8, 0.5, 1.0, 1 / 3, 0.1))
-_cost = {"cost": costs}
-CASES: tuple[ScriptCase, ...] = (
-    ScriptCase(
-        tiered_window,
-        {"limit": limits, "multiplier": st.sampled_from((1.0, 2.5, 0.5)), "period_ms": periods_ms},
-        _cost,
-    ),
-    ScriptCase(
-        adaptive_throttle,
-        {
-            "limit": limits,
-            "period_ms": periods_ms,
-            "threshold": _fractions,
-            "reduction": _fractions,
-            "recovery": _fractions,
-            "floor_ratio": _fractions,
-        },
-        _cost,
-    ),
-    ScriptCase(
-        priority_bucket,
-        {
-            "capacity": limits,
-            "rate": rates_per_ms,
-            "reserve": st.sampled_from((0.0, 0.2, 1.0, 1 / 3)),
-            "priority": st.sampled_from((0.0, 1.0, 2.0)),
-        },
-        _cost,
-    ),
-    ScriptCase(
-        quota_with_rollover,
-        {
-            "limit": limits,
-            "period_ms": periods_ms,
-            "percentage": st.sampled_from((0.0, 0.5, 1.0, 1 / 3)),
-            "cap": st.sampled_from((0.0, 1.0, 2.5, 1e9)),
-        },
-        _cost,
-    ),
-    ScriptCase(
-        time_of_day,
-        {
-            "period_ms": periods_ms,
-            "offset_ms": st.sampled_from((0.0, 19_800_000.0, -18_000_000.0, 50_400_000.0)),
-            "peak": limits,
-            **{f"limit_{hour}": limits for hour in range(24)},
-        },
-        _cost,
-    ),
-    ScriptCase(
-        cost_based_token_bucket,
-        {
-            "capacity": limits,
-            "base_rate": rates_per_ms,
-            "min_factor": st.sampled_from((0.5, 0.25, 1.0, 1 / 3)),
-            "window": st.sampled_from((1.0, 2.0, 3.0, 100.0)),
-        },
-        _cost,
-    ),
-    _SharedKeys(
-        concurrency_acquire,
-        {"max_in_flight": limits, "lease_ms": periods_ms},
-        _cost,
-        group="leases",
-    ),
-    _SharedKeys(concurrency_release, {"max_in_flight": limits}, _cost, group="leases"),
-)
+# The kit's own cases for these scripts (acquire and release share their keys).
+CASES: tuple[ScriptCase, ...] = MORE_CASES
 
 
 def test_every_new_script_conforms_on_every_target() -> None:

@@ -59,8 +59,9 @@ lint: venv
 test: venv servers lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the DSL and store benchmarks
+## bench: the DSL, store, strategy and FastAPI-latency benchmarks
 bench: venv
 	$(BIN)/python benchmarks/bench_dsl.py
 	$(BIN)/python benchmarks/bench_stores.py
 	$(BIN)/python benchmarks/bench_strategies.py
+	$(BIN)/python benchmarks/bench_asgi.py --headers --middleware

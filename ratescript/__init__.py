@@ -7,9 +7,19 @@ in one round trip.
 
 from __future__ import annotations
 
+from ratescript.asgi.decorators import throttled
+from ratescript.asgi.identifiers import EXEMPTED, get_remote_address, remote_address
+from ratescript.asgi.throttles import (
+    HTTPThrottle,
+    Throttle,
+    ThrottleGroup,
+    WebSocketThrottle,
+    is_throttled,
+)
 from ratescript.decision import Decision
 from ratescript.exceptions import (
     ConfigurationError,
+    ConnectionThrottled,
     CorruptStateError,
     LockTimeoutError,
     RatescriptError,
@@ -24,9 +34,12 @@ from ratescript.rates import Rate
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXEMPTED",
     "ConfigurationError",
+    "ConnectionThrottled",
     "CorruptStateError",
     "Decision",
+    "HTTPThrottle",
     "LockTimeoutError",
     "Rate",
     "RatescriptError",
@@ -35,4 +48,11 @@ __all__ = [
     "ScriptRuntimeError",
     "StoreConnectionError",
     "StoreError",
+    "Throttle",
+    "ThrottleGroup",
+    "WebSocketThrottle",
+    "get_remote_address",
+    "is_throttled",
+    "remote_address",
+    "throttled",
 ]

@@ -4,6 +4,8 @@ Why one root: an application can catch ``RatescriptError`` around a throttle and
 know it has seen every failure ratescript itself can produce.
 
     RatescriptError
+    ├── ConnectionThrottled         a hit was rejected: HTTP 429 with Retry-After
+    │                               (also a Starlette ``HTTPException``, so apps render it)
     ├── ConfigurationError          a bad rate string, parameter or setting
     ├── ScriptError                 anything about a transaction script
     │   ├── ScriptCompileError      the script is outside the DSL subset
@@ -16,8 +18,14 @@ know it has seen every failure ratescript itself can produce.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+
 __all__ = [
     "ConfigurationError",
+    "ConnectionThrottled",
     "CorruptStateError",
     "LockTimeoutError",
     "RatescriptError",
@@ -101,3 +109,36 @@ class CorruptStateError(StoreError):
         )
         found = f"corrupt value {shown}" if value else "corrupt value"
         super().__init__(f"{found} at key {key!r}: expected {expected}")
+
+
+class ConnectionThrottled(HTTPException, RatescriptError):
+    """A connection hit its limit: rendered as HTTP 429 with ``Retry-After``.
+
+    A Starlette ``HTTPException`` so that FastAPI and Starlette render it without an
+    extra handler. ``wait_ms`` is the exact wait; ``Retry-After`` rounds it up to
+    whole seconds, because a client that retries early is rejected again.
+    """
+
+    def __init__(
+        self,
+        wait_ms: float,
+        detail: str | None = None,
+        *,
+        status_code: int = 429,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.wait_ms = wait_ms
+        self.retry_after = retry_after_seconds(wait_ms)
+        merged = {"Retry-After": str(self.retry_after), **(headers or {})}
+        super().__init__(
+            status_code,
+            detail or f"Too many requests. Retry in {self.retry_after} seconds.",
+            merged,
+        )
+
+
+def retry_after_seconds(wait_ms: float) -> int:
+    """``Retry-After`` for a wait: whole seconds, rounded up (at least 1 for any wait)."""
+    if wait_ms <= 0:
+        return 0
+    return max(1, math.ceil(wait_ms / 1000.0))

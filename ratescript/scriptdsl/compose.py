@@ -9,7 +9,8 @@ rejects, no other limit is charged.
 
 Each part's variables, parameters and logs are renamed ``_p<i>_<name>`` and its
 keys follow the previous parts' keys; metadata is reported per part as
-``<i>_<name>``.
+``<i>_<name>``, led by the part's own verdict: ``<i>__allowed`` (1 or 0),
+``<i>__wait``, ``<i>__remaining`` and ``<i>__reset``.
 """
 
 from __future__ import annotations
@@ -277,7 +278,12 @@ def compose_all(*scripts: Script) -> Script:
         apply.append(n.If(n.Var(part.delete_flag(key)), (n.DeleteKey(key + part.key_offset),), ()))
 
     verdicts = [part.verdict for part in parts]
-    metadata = [n.Var(v[4 + m]) for v in verdicts for m in range(len(v) - 4)]
+    # Each part's own verdict leads its metadata, so a caller can tell which limit
+    # denied and report every limit's remaining quota (one ``RateLimit`` header each).
+    metadata: list[n.Expr] = []
+    for v in verdicts:
+        metadata += [n.Cond(n.Var(v[0]), n.Const(1.0), n.Const(0.0)), *map(n.Var, v[1:4])]
+        metadata += [n.Var(v[4 + m]) for m in range(len(v) - 4)]
     remaining = _min_or_max("min", [n.Var(v[2]) for v in verdicts])
     reset = _min_or_max("max", [n.Var(v[3]) for v in verdicts])
     # Deny with the longest wait among the parts that denied (0 for those that allowed).
@@ -296,7 +302,11 @@ def compose_all(*scripts: Script) -> Script:
         first_line=0,
         keys=tuple(spec for part in parts for spec in part.ir.keys),
         params=tuple(part.name(p) for part in parts for p in part.ir.params),
-        metadata_names=tuple(f"{part.index}_{m}" for part in parts for m in part.ir.metadata_names),
+        metadata_names=tuple(
+            f"{part.index}_{m}"
+            for part in parts
+            for m in ("_allowed", "_wait", "_remaining", "_reset", *part.ir.metadata_names)
+        ),
         body=tuple(body),
         variables=tuple(dict.fromkeys(variables)),
         logs=tuple(part.name(log) for part in parts for log in part.ir.logs),

@@ -15,15 +15,27 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.scriptdsl.script import Script
 
-__all__ = ["Clock", "Store", "hash_tag", "script_key_names", "wall_clock_ms"]
+if TYPE_CHECKING:
+    from ratescript.asgi.throttles import OnError, ThrottledHandler
+
+__all__ = [
+    "Clock",
+    "Store",
+    "current_store",
+    "default_store",
+    "hash_tag",
+    "script_key_names",
+    "wall_clock_ms",
+]
 
 Clock = Callable[[], float]
 Value = bytes | str | int | float
@@ -71,6 +83,24 @@ def _check_namespace(namespace: str) -> str:
     return namespace
 
 
+#: The store of the innermost ``async with store(app):`` block of this task.
+_current: contextvars.ContextVar[Store | None] = contextvars.ContextVar(
+    "ratescript_current_store", default=None
+)
+#: The store most recently entered with ``async with store:`` (or a lifespan).
+_default: list[Store] = []
+
+
+def current_store() -> Store | None:
+    """The store set for this request by ``async with store(app):``, if any."""
+    return _current.get()
+
+
+def default_store() -> Store | None:
+    """The store entered with ``async with store:`` / ``lifespan=store.lifespan``, if any."""
+    return _default[-1] if _default else None
+
+
 class Store(abc.ABC):
     """Base of every store.
 
@@ -79,15 +109,32 @@ class Store(abc.ABC):
             tests) can share a server; ``reset()`` clears only this namespace.
         clock: milliseconds since the epoch; defaults to the wall clock. Inject a
             fake clock in tests: decisions follow it on every store.
+        on_error: the failure policy of throttles on this store that set none
+            (``"allow"``, ``"throttle"``, ``"raise"`` or an async handler).
+        handle_throttled: the throttled handler of throttles on this store that set none.
     """
 
     #: A short name used in error messages ("redis", "memcached", "memory").
     kind: str = "store"
 
-    def __init__(self, *, namespace: str = "ratescript", clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        namespace: str = "ratescript",
+        clock: Clock | None = None,
+        on_error: OnError | None = None,
+        handle_throttled: ThrottledHandler | None = None,
+    ) -> None:
         self._namespace = _check_namespace(namespace)
         self._prefix = f"{namespace}:"
         self.clock: Clock = clock if clock is not None else wall_clock_ms
+        policies = ("allow", "throttle", "raise")
+        if on_error is not None and on_error not in policies and not callable(on_error):
+            raise ConfigurationError(
+                f'on_error must be "allow", "throttle", "raise" or a handler, got {on_error!r}'
+            )
+        self.on_error = on_error
+        self.handle_throttled = handle_throttled
         self._ready = False
 
     def __repr__(self) -> str:
@@ -187,17 +234,52 @@ class Store(abc.ABC):
         self._ready = False
 
     async def __aenter__(self: StoreT) -> StoreT:
+        """Open the store and make it the default of throttles that name none."""
         await self.initialize()
+        _default.append(self)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self in _default:
+            _default.remove(self)
         await self.close()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        """``FastAPI(lifespan=store.lifespan)``: open on start-up, close on shutdown."""
+        """``FastAPI(lifespan=store.lifespan)``: open on start-up, close on shutdown.
+
+        Throttles without a store of their own use this one: it is kept on
+        ``app.state`` (requests of this app) and as the process default.
+        """
         async with self:
-            yield
+            state = getattr(app, "state", None)
+            if state is not None:
+                state.ratescript_store = self
+            try:
+                yield
+            finally:
+                if state is not None and getattr(state, "ratescript_store", None) is self:
+                    del state.ratescript_store
+
+    @contextlib.asynccontextmanager
+    async def __call__(
+        self, app: Any = None, *, close_on_exit: bool = True
+    ) -> AsyncIterator[Store]:
+        """``async with store(app, close_on_exit=False):`` — this store for this request.
+
+        Sets the store that ``dynamic_store=True`` throttles use in the current task
+        (a multi-tenant middleware picks one per request); ``close_on_exit=False``
+        keeps a shared store's connections open for the next request.
+        """
+        if not self._ready:
+            await self.initialize()
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+            if close_on_exit:
+                await self.close()
 
 
 async def with_timeout(awaitable: Awaitable[Any], seconds: float) -> Any:

@@ -68,6 +68,8 @@ from ratescript.stores.base import Clock, Store, Value, hash_tag
 if TYPE_CHECKING:
     from aiomcache.pool import Connection
 
+    from ratescript.asgi.throttles import OnError, ThrottledHandler
+
 __all__ = ["MemcachedStore", "memcached_exptime", "memcached_key"]
 
 T = TypeVar("T")
@@ -407,8 +409,12 @@ class MemcachedStore(Store):
         timeout: float = 1.0,
         track_keys: bool = False,
         max_retries: int = 20,
+        on_error: OnError | None = None,
+        handle_throttled: ThrottledHandler | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, clock=clock)
+        super().__init__(
+            namespace=namespace, clock=clock, on_error=on_error, handle_throttled=handle_throttled
+        )
         host, port = _parse_url(url)
         if not isinstance(pool_size, int) or pool_size < 1:
             raise ConfigurationError(f"pool_size must be a positive integer, got {pool_size!r}")

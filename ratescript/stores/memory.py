@@ -22,7 +22,7 @@ import math
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ratescript.decision import Decision
 from ratescript.exceptions import LockTimeoutError, StoreError
@@ -30,6 +30,9 @@ from ratescript.scriptdsl.codec import KeyCodec
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value
+
+if TYPE_CHECKING:
+    from ratescript.asgi.throttles import OnError, ThrottledHandler
 
 __all__ = ["InMemoryStore"]
 
@@ -77,9 +80,17 @@ class InMemoryStore(Store):
     kind = "memory"
 
     def __init__(
-        self, *, namespace: str = "ratescript", clock: Clock | None = None, stripes: int = 64
+        self,
+        *,
+        namespace: str = "ratescript",
+        clock: Clock | None = None,
+        stripes: int = 64,
+        on_error: OnError | None = None,
+        handle_throttled: ThrottledHandler | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, clock=clock)
+        super().__init__(
+            namespace=namespace, clock=clock, on_error=on_error, handle_throttled=handle_throttled
+        )
         if stripes < 1 or stripes & (stripes - 1):
             raise ValueError("stripes must be a power of two")
         self._data: dict[str, Entry] = {}

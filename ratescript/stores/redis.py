@@ -34,7 +34,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -62,6 +62,9 @@ from ratescript.exceptions import (
 )
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value
+
+if TYPE_CHECKING:
+    from ratescript.asgi.throttles import OnError, ThrottledHandler
 
 __all__ = ["RedisStore"]
 
@@ -301,13 +304,20 @@ class RedisStore(Store):
         namespace: str = "ratescript",
         clock: Literal["client", "server"] | Clock = "client",
         timeout: float = 1.0,
+        on_error: OnError | None = None,
+        handle_throttled: ThrottledHandler | None = None,
         **client_options: Any,
     ) -> None:
         if clock not in ("client", "server") and not callable(clock):
             raise ConfigurationError(
                 f'clock must be "client", "server" or a callable, got {clock!r}'
             )
-        super().__init__(namespace=namespace, clock=clock if callable(clock) else None)
+        super().__init__(
+            namespace=namespace,
+            clock=clock if callable(clock) else None,
+            on_error=on_error,
+            handle_throttled=handle_throttled,
+        )
         if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
@@ -21,9 +21,49 @@ from ratescript.scriptdsl.compose import compose_all
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy
 
-__all__ = ["AllOf", "all_of"]
+__all__ = ["AllOf", "Charge", "all_of", "hit_all", "part_decision"]
 
 _UNLIMITED = Decision(True, 0.0, math.inf, 0.0)
+
+
+class Charge(NamedTuple):
+    """One limit's part of an atomic hit: its strategy, rate, key, cost and context."""
+
+    strategy: Strategy[Any]
+    rate: Rate
+    key: str
+    cost: float
+    context: Mapping[str, Any] | None = None
+
+
+async def hit_all(store: Store, charges: Sequence[Charge]) -> Decision:
+    """Charge every part if every part admits, else none — one script, one round trip.
+
+    Parts must be limited (the caller leaves unlimited ones out) and their costs
+    checked. A part with cost 0 only looks. The decision's metadata carries each
+    part's own verdict (``<i>__allowed``, ``<i>__wait``, ``<i>__remaining``,
+    ``<i>__reset``), ``i`` counting the charges given.
+    """
+    scripts = []
+    script_keys: list[str] = []
+    arguments: list[float] = []
+    for strategy, rate, key, cost, context in charges:
+        scripts.append(strategy.script if cost else strategy.script.readonly)
+        script_keys.extend(strategy.keys(key, context))
+        arguments.extend(strategy.arguments(rate, cost, context))
+    return await store.run(compose_all(*scripts), script_keys, arguments)
+
+
+def part_decision(decision: Decision, index: int) -> Decision:
+    """Part ``index``'s own verdict, from the metadata of a ``hit_all`` decision."""
+    metadata = decision.metadata
+    prefix = f"{index}__"
+    return Decision(
+        metadata[prefix + "allowed"] == 1.0,
+        metadata[prefix + "wait"],
+        metadata[prefix + "remaining"],
+        metadata[prefix + "reset"],
+    )
 
 
 @dataclass(frozen=True)
@@ -49,21 +89,16 @@ class AllOf:
         costs = [float(cost)] * len(keys) if isinstance(cost, int | float) else list(cost)
         if len(costs) != len(self.parts):
             raise ConfigurationError(f"all_of has {len(self.parts)} parts, got {len(costs)} costs")
-        scripts = []
-        script_keys: list[str] = []
-        arguments: list[float] = []
+        charges = []
         for (strategy, rate), key, part_cost in zip(self.parts, keys, costs, strict=True):
             if rate.unlimited:
                 continue
             if part_cost < 0 or part_cost != part_cost:
                 raise ConfigurationError(f"a cost must be a number >= 0, got {part_cost!r}")
-            script = strategy.script if part_cost else strategy.script.readonly
-            scripts.append(script)
-            script_keys.extend(strategy.keys(key, context))
-            arguments.extend(strategy.arguments(rate, part_cost, context))
-        if not scripts:
+            charges.append(Charge(strategy, rate, key, part_cost, context))
+        if not charges:
             return _UNLIMITED
-        return await store.run(compose_all(*scripts), script_keys, arguments)
+        return await hit_all(store, charges)
 
     async def __call__(
         self, keys: Sequence[str], store: Store, cost: float | Sequence[float] = 1

@@ -65,12 +65,27 @@ def test_composition_equals_the_parts_checked_then_charged(
         else:
             assert decision.wait_ms == max(look.wait_ms for look in looks if not look.allowed)
         assert decision.remaining == min(look.remaining for look in looks)
+        for index, look in enumerate(looks):
+            assert decision.metadata[f"{index}__allowed"] == float(look.allowed)
+            assert decision.metadata[f"{index}__remaining"] == look.remaining
+            if not look.allowed:
+                assert decision.metadata[f"{index}__wait"] == look.wait_ms
         assert python.state(now, KEYS) == separate.state(now, KEYS) == lua.state(now, KEYS)
 
 
 def test_composed_metadata_names_each_part() -> None:
     composed = compose_all(token_bucket, fixed_window)
-    assert composed.metadata_names == ("0_exceeds_capacity",)
+    assert composed.metadata_names == (
+        "0__allowed",
+        "0__wait",
+        "0__remaining",
+        "0__reset",
+        "0_exceeds_capacity",
+        "1__allowed",
+        "1__wait",
+        "1__remaining",
+        "1__reset",
+    )
     assert composed.keys == token_bucket.keys + fixed_window.keys
     assert composed.readonly.lua_source.count("'SET'") == 0
 

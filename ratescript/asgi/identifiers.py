@@ -1,0 +1,155 @@
+"""Who is hitting a limit: identifiers, ``EXEMPTED``, and the client address.
+
+The default identifier is the peer address of the connection. ``X-Forwarded-For``
+and ``Forwarded`` are honoured **only** when the peer is a configured trusted proxy:
+otherwise any client could send a fresh header with each request and get a fresh
+quota. Behind trusted proxies the client is the right-most address not itself a
+trusted proxy — the left-most entries are whatever the client chose to send.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
+
+from starlette.requests import HTTPConnection
+
+from ratescript.exceptions import ConfigurationError
+
+__all__ = [
+    "ANONYMOUS",
+    "EXEMPTED",
+    "Identifier",
+    "default_identifier",
+    "get_remote_address",
+    "remote_address",
+]
+
+#: An identifier: the connection → a string naming the client, or ``EXEMPTED``.
+Identifier = Callable[[HTTPConnection], Awaitable[Any]]
+
+#: The identifier of a connection without a peer address (a test client, a socket).
+ANONYMOUS: Final = "__anonymous__"
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class _Exempted:
+    """The type of ``EXEMPTED``; one instance, compared by identity."""
+
+    _instance: _Exempted | None = None
+
+    def __new__(cls) -> _Exempted:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "EXEMPTED"
+
+    def __reduce__(self) -> str:
+        return "EXEMPTED"
+
+
+#: Returned by an identifier: this connection bypasses the limit entirely.
+EXEMPTED: Final = _Exempted()
+
+
+def _networks(trusted_proxies: Iterable[str]) -> tuple[_Network, ...]:
+    if isinstance(trusted_proxies, str):
+        trusted_proxies = [trusted_proxies]
+    found = []
+    for proxy in trusted_proxies:
+        try:
+            found.append(ipaddress.ip_network(proxy, strict=False))
+        except ValueError as exc:
+            raise ConfigurationError(f"not an IP address or network: {proxy!r}") from exc
+    return tuple(found)
+
+
+def _forwarded_for(value: str) -> list[str]:
+    """The ``for=`` addresses of an RFC 7239 ``Forwarded`` field, in order."""
+    found = []
+    for element in value.split(","):
+        for pair in element.split(";"):
+            name, _, address = pair.strip().partition("=")
+            if name.strip().lower() != "for":
+                continue
+            address = address.strip().strip('"')
+            if address.startswith("["):  # "[2001:db8::1]:4711"
+                address = address[1 : address.find("]")] if "]" in address else address[1:]
+            elif address.count(":") == 1:  # "192.0.2.1:4711"
+                address = address.partition(":")[0]
+            found.append(address)
+    return found
+
+
+def _hops(connection: HTTPConnection) -> list[str]:
+    """The addresses the proxies recorded, client first; ``Forwarded`` wins if present."""
+    forwarded = connection.headers.getlist("forwarded")
+    if forwarded:
+        return [hop for value in forwarded for hop in _forwarded_for(value)]
+    return [
+        hop.strip()
+        for value in connection.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+
+
+def _is_trusted(address: str, networks: tuple[_Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def get_remote_address(
+    connection: HTTPConnection, trusted_proxies: Iterable[str] = ()
+) -> str | None:
+    """The client's address: the peer, or — behind trusted proxies — the forwarded one.
+
+    ``trusted_proxies`` lists addresses or networks (``"10.0.0.0/8"``). Without any, the
+    forwarding headers are ignored, as they can be forged by anyone.
+    """
+    peer = connection.client.host if connection.client else None
+    networks = _networks(trusted_proxies)
+    if peer is None or not networks or not _is_trusted(peer, networks):
+        return peer
+    return _client_behind(peer, _hops(connection), networks)
+
+
+def _client_behind(peer: str, hops: list[str], networks: tuple[_Network, ...]) -> str:
+    for hop in reversed(hops):
+        if not _is_trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
+async def default_identifier(connection: HTTPConnection) -> str:
+    """The peer address of the connection (forwarding headers ignored)."""
+    client = connection.client
+    return client.host if client is not None and client.host else ANONYMOUS
+
+
+def remote_address(trusted_proxies: Iterable[str]) -> Identifier:
+    """An identifier honouring forwarding headers from ``trusted_proxies`` only.
+
+    ``HTTPThrottle(..., identifier=remote_address(["10.0.0.0/8"]))`` behind a load
+    balancer in that network; a request from anywhere else is identified by its peer.
+    """
+    networks = _networks(trusted_proxies)
+    if not networks:
+        raise ConfigurationError("remote_address needs at least one trusted proxy")
+
+    async def identify(connection: HTTPConnection) -> str:
+        peer = connection.client.host if connection.client else None
+        if peer is None:
+            return ANONYMOUS
+        if not _is_trusted(peer, networks):
+            return peer
+        return _client_behind(peer, _hops(connection), networks)
+
+    return identify

@@ -1,0 +1,121 @@
+"""``ThrottleMiddleware``: throttles applied to every matching HTTP request.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): the throttles that match a request — by
+method, then path, then predicate, cheapest test first — are charged together,
+atomically, before the app runs; a rejected request gets the 429 here, and the
+rate-limit headers of an admitted one are added to the app's response. Other scope
+types (WebSocket, lifespan) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Collection, Sequence
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle, _enforce
+from ratescript.exceptions import ConfigurationError
+from ratescript.stores.base import Store
+
+__all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
+
+Predicate = Callable[[HTTPConnection], Awaitable[bool]]
+
+
+class MiddlewareThrottle:
+    """A throttle and the requests it applies to.
+
+    Args:
+        throttle: an ``HTTPThrottle``.
+        path: a regular expression (string or compiled) matched at the start of the
+            path: ``"/api/"`` covers ``/api/...``; ``None`` matches every path.
+        methods: HTTP methods it applies to (any case); ``None`` for all.
+        predicate: ``async (connection) -> bool``, tested last (it is the dearest).
+    """
+
+    def __init__(
+        self,
+        throttle: Throttle,
+        path: str | re.Pattern[str] | None = None,
+        methods: Collection[str] | None = None,
+        predicate: Predicate | None = None,
+    ) -> None:
+        if not isinstance(throttle, Throttle):
+            raise ConfigurationError(f"MiddlewareThrottle needs a throttle, got {throttle!r}")
+        self.throttle = throttle
+        try:
+            self.path = re.compile(path) if isinstance(path, str) else path
+        except re.error as exc:
+            raise ConfigurationError(f"invalid path pattern {path!r}: {exc}") from exc
+        if isinstance(methods, str):
+            methods = {methods}
+        self.methods = frozenset(m.upper() for m in methods) if methods is not None else None
+        self.predicate = predicate
+
+    async def applies(self, connection: HTTPConnection, method: str, path: str) -> bool:
+        """Whether this request is subject to the throttle: method, path, predicate."""
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.path is not None and self.path.match(path) is None:
+            return False
+        return self.predicate is None or bool(await self.predicate(connection))
+
+
+class ThrottleMiddleware:
+    """Apply ``middleware_throttles`` to HTTP requests; ``store`` serves those without one."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        middleware_throttles: Sequence[MiddlewareThrottle],
+        store: Store | None = None,
+    ) -> None:
+        self.app = app
+        self.middleware_throttles = tuple(middleware_throttles)
+        for rule in self.middleware_throttles:
+            if not isinstance(rule, MiddlewareThrottle):
+                raise ConfigurationError(f"expected MiddlewareThrottle, got {rule!r}")
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.middleware_throttles:
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope, receive)
+        method, path = scope["method"], scope["path"]
+        throttles = [
+            rule.throttle
+            for rule in self.middleware_throttles
+            if await rule.applies(connection, method, path)
+        ]
+        if not throttles:
+            await self.app(scope, receive, send)
+            return
+        if self.store is not None:
+            scope[MIDDLEWARE_STORE] = self.store
+        try:
+            headers = await _enforce(throttles, connection, None, None, None)
+        except HTTPException as exc:
+            response = JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+            await response(scope, receive, send)
+            return
+        if not headers:
+            await self.app(scope, receive, send)
+            return
+        raw = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.items()
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *raw]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

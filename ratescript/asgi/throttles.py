@@ -1,0 +1,621 @@
+"""``HTTPThrottle`` and ``WebSocketThrottle``: a rate applied to connections.
+
+A throttle turns a connection into a *charge* — the key (store namespace, throttle
+``uid`` and the client's identifier), the rate, the cost — and asks its strategy
+for a decision. Several throttles on one endpoint (``@throttled(a, b)``, a
+``ThrottleGroup``, the middleware) are charged by **one** composed script per store
+(``strategies.composition.hit_all``): when one rejects, none is charged.
+
+Apply a throttle with ``Depends(throttle)`` (it returns the connection), with
+``@throttled(...)``, with ``await throttle(connection)`` or through
+``ThrottleMiddleware``. When a hit is rejected the throttled handler runs: by default
+``ConnectionThrottled`` (HTTP 429) for HTTP, a JSON message for a WebSocket.
+When the store fails, the failure policy (``on_error``) decides.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Literal, TypedDict
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException, WebSocketException
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketState
+
+from ratescript.asgi.headers import HeaderStyle, check_style, limit_headers
+from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
+from ratescript.decision import Decision
+from ratescript.exceptions import ConfigurationError, ConnectionThrottled
+from ratescript.rates import Rate
+from ratescript.stores.base import Store, current_store, default_store
+from ratescript.strategies.base import Strategy, StrategyStat
+from ratescript.strategies.composition import Charge, hit_all, part_decision
+from ratescript.strategies.fixed_window import FixedWindowStrategy
+
+__all__ = [
+    "CostFunc",
+    "ErrorHandler",
+    "ExceptionInfo",
+    "HTTPThrottle",
+    "OnError",
+    "RateFunc",
+    "Throttle",
+    "ThrottleGroup",
+    "ThrottledHandler",
+    "WebSocketThrottle",
+    "is_throttled",
+]
+
+Context = Mapping[str, Any]
+#: A rate chosen per connection: ``(connection, context) -> Rate | str`` (or awaitable).
+RateFunc = Callable[[HTTPConnection, Context | None], Rate | str | Awaitable[Rate | str]]
+#: A cost chosen per connection: ``(connection, context) -> number`` (or awaitable).
+CostFunc = Callable[[HTTPConnection, Context | None], float | Awaitable[float]]
+#: Runs when a hit is rejected: ``(connection, wait_ms, throttle, context)``.
+ThrottledHandler = Callable[[Any, float, "Throttle", dict[str, Any]], Awaitable[Any]]
+
+
+class ExceptionInfo(TypedDict):
+    """What an error handler is told about a failed check.
+
+    ``attempt(store)`` runs the very same check again — same keys, rates and costs —
+    on ``store`` (``None``: the store that failed) and returns its wait in ms (0 when
+    admitted); retries and fallbacks are built on it.
+    """
+
+    exception: BaseException
+    connection: HTTPConnection
+    cost: float
+    rate: Rate
+    context: Context | None
+    store: Store
+    throttle: Throttle
+    attempt: Callable[[Store | None], Awaitable[float]]
+
+
+#: A failure handler: ``(connection, exc_info) -> wait_ms`` (0 admits the hit).
+ErrorHandler = Callable[[HTTPConnection, ExceptionInfo], Awaitable[float]]
+#: A failure policy: fail open, fail closed, re-raise, or a handler.
+OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
+
+_POLICIES = ("allow", "throttle", "raise")
+#: The wait of ``on_error="throttle"`` when the throttle sets no ``min_wait_period``.
+DEFAULT_ERROR_WAIT_MS: Final = 1000.0
+_THROTTLED_FLAG: Final = "ratescript.throttled"
+_IDS_CACHE: Final = "ratescript.identifiers"
+#: Where ``ThrottleMiddleware(store=...)`` leaves its store in the scope.
+MIDDLEWARE_STORE: Final = "ratescript.store"
+# Identifier characters kept as they are in keys; anything else is percent-encoded,
+# so no identifier can forge a ':' separator, a Cluster {hash tag} or whitespace.
+_SAFE = "-._~!$&'()*+,;=@/[]"
+_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@/\[\]]")
+
+
+def _safe(text: str) -> str:
+    return quote(text, safe=_SAFE) if _UNSAFE.search(text) else text
+
+
+def is_throttled(connection: HTTPConnection) -> bool:
+    """Whether the last check of ``connection`` (e.g. this WebSocket message) was rejected."""
+    return bool(connection.scope.get(_THROTTLED_FLAG, False))
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class _Charged:
+    """One throttle's part of a check, resolved for one connection."""
+
+    __slots__ = ("charge", "store", "throttle")
+
+    def __init__(self, throttle: Throttle, store: Store, charge: Charge) -> None:
+        self.throttle = throttle
+        self.store = store
+        self.charge = charge
+
+
+class _Stat:
+    """``throttle.stat``: callable directly and as ``Depends(throttle.stat)``."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._throttle = throttle
+        connection = inspect.Parameter(
+            "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
+        )
+        self.__signature__ = inspect.Signature([connection])
+
+    async def __call__(
+        self, connection: HTTPConnection, context: Context | None = None
+    ) -> StrategyStat[Any]:
+        """Where ``connection`` stands with this throttle; never consumes quota."""
+        return await self._throttle._stat(connection, context)
+
+
+class Throttle:
+    """A rate applied to connections; see ``HTTPThrottle`` and ``WebSocketThrottle``.
+
+    Args:
+        uid: names the limit; part of every key, so two throttles never share state.
+        rate: a ``Rate``, a rate string, or ``(connection, context) -> rate``.
+        identifier: ``connection -> str | EXEMPTED``; default the peer address.
+        handle_throttled: runs when a hit is rejected (default: 429 / a JSON message).
+        strategy: default ``FixedWindowStrategy()``.
+        store: where state lives; default the store of the app's lifespan.
+        cost: each hit's cost, or ``(connection, context) -> cost``; 0 never throttles.
+        dynamic_store: take the store per request from ``async with store(app):``.
+        min_wait_period: the least wait, in ms, a rejected hit is told.
+        headers: static headers added to throttled responses.
+        on_error: failure policy when the store fails (default: the store's, else
+            ``"throttle"``).
+        cache_ids: keep a custom identifier's result for the connection's lifetime
+            (a WebSocket checks every message, the identifier runs once).
+        rate_limit_headers: ``"ietf"``, ``"classic"`` or ``"all"`` to send rate-limit
+            headers on every response this throttle checks, not only on 429s.
+    """
+
+    #: The connection type this throttle applies to.
+    connection_type: ClassVar[type[Any]] = HTTPConnection
+
+    def __init__(
+        self,
+        uid: str,
+        rate: Rate | str | RateFunc,
+        *,
+        identifier: Identifier | None = None,
+        handle_throttled: ThrottledHandler | None = None,
+        strategy: Strategy[Any] | None = None,
+        store: Store | None = None,
+        cost: float | CostFunc = 1,
+        dynamic_store: bool = False,
+        min_wait_period: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_error: OnError | None = None,
+        cache_ids: bool = True,
+        rate_limit_headers: HeaderStyle | None = None,
+    ) -> None:
+        if not isinstance(uid, str) or not uid:
+            raise ConfigurationError(f"a throttle uid must be a non-empty string, got {uid!r}")
+        self.uid = uid
+        self._rate: Rate | None = None
+        self._rate_func: RateFunc | None = None
+        if isinstance(rate, Rate | str):
+            self._rate = Rate.from_value(rate)
+        elif callable(rate):
+            self._rate_func = rate
+        else:
+            raise ConfigurationError(f"rate must be a Rate, a string or a function, got {rate!r}")
+        self.identifier: Identifier = identifier or default_identifier
+        self.handle_throttled = handle_throttled
+        self.strategy: Strategy[Any] = strategy if strategy is not None else FixedWindowStrategy()
+        if not isinstance(self.strategy, Strategy):
+            raise ConfigurationError(f"strategy must be a ratescript Strategy, got {strategy!r}")
+        if store is not None and not isinstance(store, Store):
+            raise ConfigurationError(f"store must be a ratescript Store, got {store!r}")
+        self.store = store
+        self._cost: float | None = None
+        self._cost_func: CostFunc | None = None
+        if callable(cost):
+            self._cost_func = cost
+        else:
+            self._cost = _check_cost(cost)
+        self.dynamic_store = bool(dynamic_store)
+        if min_wait_period is not None and not (
+            isinstance(min_wait_period, int | float) and 0 <= min_wait_period < math.inf
+        ):
+            raise ConfigurationError(
+                f"min_wait_period must be a number of ms >= 0, got {min_wait_period!r}"
+            )
+        self.min_wait_period = float(min_wait_period or 0.0)
+        self.headers: dict[str, str] = dict(headers or {})
+        if on_error is not None and on_error not in _POLICIES and not callable(on_error):
+            raise ConfigurationError(
+                f'on_error must be "allow", "throttle", "raise" or a handler, got {on_error!r}'
+            )
+        self.on_error = on_error
+        self.cache_ids = cache_ids and identifier is not None
+        self.rate_limit_headers = check_style(rate_limit_headers)
+        self._key_suffix = ":" + _safe(uid)
+        self._keys: dict[str, str] = {}
+        self.stat = _Stat(self)
+        # What FastAPI sees of ``Depends(throttle)``: the connection, plus the response
+        # when headers go on every response (FastAPI merges its headers into the reply).
+        parameters = [
+            inspect.Parameter(
+                "connection",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=self.connection_type,
+            )
+        ]
+        if self.rate_limit_headers:
+            parameters.append(
+                inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+            )
+        self.__signature__ = inspect.Signature(parameters)
+
+    def __repr__(self) -> str:
+        rate = self._rate if self._rate is not None else "<per connection>"
+        return f"{type(self).__name__}(uid={self.uid!r}, rate={rate!s})"
+
+    # --- applying it -------------------------------------------------------------------
+
+    async def __call__(
+        self,
+        connection: Any,
+        cost: float | None = None,
+        context: Context | None = None,
+        *,
+        response: Response | None = None,
+    ) -> Any:
+        """Charge a hit; when rejected, run the throttled handler. Returns ``connection``.
+
+        ``response`` (injected by ``Depends``) receives the rate-limit headers.
+        """
+        await _enforce((self,), connection, cost, context, response)
+        return connection
+
+    hit = __call__
+
+    async def check(
+        self, connection: HTTPConnection, cost: float | None = None, context: Context | None = None
+    ) -> Decision | None:
+        """Charge a hit and return the decision, running no handler; ``None`` if exempt."""
+        charged = await self._charged(connection, cost, context)
+        if charged is None:
+            return None
+        return await charged.throttle.strategy.hit(
+            charged.charge.key, charged.charge.rate, charged.store, charged.charge.cost, context
+        )
+
+    async def _stat(self, connection: HTTPConnection, context: Context | None) -> StrategyStat[Any]:
+        store = self.store_for(connection)
+        identity = await self._identify(connection)
+        if identity is EXEMPTED:  # never limited: reported as an unlimited rate
+            return await self.strategy.stat(self.key_for(""), Rate(0), store, context)
+        rate = await self.rate_for(connection, context)
+        return await self.strategy.stat(self.key_for(str(identity)), rate, store, context)
+
+    # --- resolving a connection -----------------------------------------------------------
+
+    def key_for(self, identity: str) -> str:
+        """The strategy key of a client: ``{identity}:uid``, safe whatever ``identity`` is.
+
+        The identity is the Redis Cluster hash tag, so every throttle of one client
+        lands in one slot and several can be charged by one script.
+        """
+        key = self._keys.get(identity)
+        if key is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            key = self._keys[identity] = "{" + _safe(identity) + "}" + self._key_suffix
+        return key
+
+    async def rate_for(self, connection: HTTPConnection, context: Context | None) -> Rate:
+        """This connection's rate."""
+        if self._rate is not None:
+            return self._rate
+        assert self._rate_func is not None
+        rate = await _maybe_await(self._rate_func(connection, context))
+        return Rate.from_value(rate)
+
+    def store_for(self, connection: HTTPConnection) -> Store:
+        """The store this connection's hits go to.
+
+        In order: the store set for this request (``dynamic_store=True``), the
+        throttle's own, the ``ThrottleMiddleware``'s, the app's lifespan store, the
+        store last entered with ``async with store:``.
+        """
+        if self.dynamic_store:
+            found = current_store()
+            if found is not None:
+                return found
+        if self.store is not None:
+            return self.store
+        scope = connection.scope
+        found = scope.get(MIDDLEWARE_STORE)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        app = scope.get("app")
+        found = getattr(getattr(app, "state", None), "ratescript_store", None)
+        if found is None:
+            found = default_store()
+        if found is None:
+            raise ConfigurationError(
+                f"throttle {self.uid!r} has no store: pass store=, run the app with "
+                "lifespan=store.lifespan, or enter `async with store:`"
+            )
+        return found
+
+    async def _identify(self, connection: HTTPConnection) -> Any:
+        if self.identifier is default_identifier:  # the peer address, without a coroutine
+            client = connection.scope.get("client")
+            return client[0] if client and client[0] else ANONYMOUS
+        if not self.cache_ids:
+            return await self.identifier(connection)
+        cache = connection.scope.setdefault(_IDS_CACHE, {})
+        identity = cache.get(self.identifier, cache)
+        if identity is cache:
+            identity = cache[self.identifier] = await self.identifier(connection)
+        return identity
+
+    async def _charged(
+        self, connection: HTTPConnection, cost: float | None, context: Context | None
+    ) -> _Charged | None:
+        """This throttle's charge for a hit, or ``None`` when it does not apply."""
+        identity = await self._identify(connection)
+        if identity is EXEMPTED:
+            return None
+        rate = self._rate if self._rate is not None else await self.rate_for(connection, context)
+        if rate.unlimited:
+            return None
+        if cost is None:
+            cost = self._cost
+            if cost is None:
+                assert self._cost_func is not None
+                cost = _check_cost(await _maybe_await(self._cost_func(connection, context)))
+        else:
+            cost = _check_cost(cost)
+        if not isinstance(identity, str):
+            identity = str(identity)
+        charge = Charge(self.strategy, rate, self.key_for(identity), cost, context)
+        return _Charged(self, self.store_for(connection), charge)
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    async def default_throttled(
+        self, connection: Any, wait_ms: float, context: dict[str, Any]
+    ) -> Any:
+        """What a rejected hit does when no handler is set."""
+        raise NotImplementedError
+
+    def _handler(self, store: Store) -> ThrottledHandler | None:
+        return self.handle_throttled or store.handle_throttled
+
+    def _policy(self, store: Store) -> OnError:
+        return self.on_error or store.on_error or "throttle"
+
+
+def _check_cost(cost: Any) -> float:
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
+        raise ConfigurationError(f"a cost must be a finite number >= 0, got {cost!r}")
+    return float(cost)
+
+
+class HTTPThrottle(Throttle):
+    """A throttle for HTTP requests: a rejected hit raises ``ConnectionThrottled`` (429)."""
+
+    connection_type = HTTPConnection
+
+    async def default_throttled(
+        self, connection: Any, wait_ms: float, context: dict[str, Any]
+    ) -> Any:
+        raise ConnectionThrottled(wait_ms, context.get("detail"), headers=context["headers"])
+
+
+class WebSocketThrottle(Throttle):
+    """A throttle for WebSockets, per connection or per message.
+
+    A rejected hit on an accepted socket sends
+    ``{"type": "rate_limit", "retry_after_ms": ..., "detail": ...}`` and keeps the
+    connection open (``is_throttled(websocket)`` is true for that message); before
+    ``accept()`` it refuses the handshake with close code 1008 (policy violation).
+    """
+
+    connection_type = WebSocket
+
+    async def default_throttled(
+        self, connection: Any, wait_ms: float, context: dict[str, Any]
+    ) -> Any:
+        detail = context.get("detail") or "rate limit exceeded"
+        if connection.application_state != WebSocketState.CONNECTED:
+            raise WebSocketException(code=1008, reason=detail)
+        await connection.send_json(
+            {"type": "rate_limit", "retry_after_ms": wait_ms, "detail": detail}
+        )
+
+
+class ThrottleGroup:
+    """Several throttles checked together: all admit and are charged, or none is.
+
+    ``Depends(ThrottleGroup(burst, sustained))``; ``@throttled(burst, sustained)``
+    and the middleware build one. Throttles on one store are charged by one
+    composed script (one round trip on Redis); groups spanning stores are atomic
+    per store.
+    """
+
+    def __init__(self, *throttles: Throttle) -> None:
+        if not throttles:
+            raise ConfigurationError("a throttle group needs at least one throttle")
+        for throttle in throttles:
+            if not isinstance(throttle, Throttle):
+                raise ConfigurationError(f"not a throttle: {throttle!r}")
+        self.throttles = throttles
+        parameters = [
+            inspect.Parameter(
+                "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
+            )
+        ]
+        if any(throttle.rate_limit_headers for throttle in throttles):
+            parameters.append(
+                inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+            )
+        self.__signature__ = inspect.Signature(parameters)
+
+    async def __call__(
+        self,
+        connection: Any,
+        cost: float | None = None,
+        context: Context | None = None,
+        *,
+        response: Response | None = None,
+    ) -> Any:
+        """Charge every throttle atomically; returns ``connection``."""
+        await _enforce(self.throttles, connection, cost, context, response)
+        return connection
+
+
+# --- the engine shared by throttles, groups, the decorator and the middleware ----------------
+
+
+async def _enforce(
+    throttles: Sequence[Throttle],
+    connection: Any,
+    cost: float | None,
+    context: Context | None,
+    response: Response | None,
+) -> dict[str, str]:
+    """Charge ``throttles`` for one hit and act on the outcome; returns headers to send.
+
+    When a hit is rejected the throttled handler runs (it usually raises). The
+    returned headers (also set on ``response`` when given) are the rate-limit headers
+    of the throttles that ask for them.
+    """
+    scope = connection.scope
+    if _THROTTLED_FLAG in scope:
+        scope[_THROTTLED_FLAG] = False
+    if len(throttles) == 1:
+        # The common case, kept flat: one throttle, one strategy call, no lists.
+        throttle = throttles[0]
+        one = await throttle._charged(connection, cost, context)
+        if one is None:
+            return {}
+        charge = one.charge
+        try:
+            decision = await charge.strategy.hit(
+                charge.key, charge.rate, one.store, charge.cost, charge.context
+            )
+        except Exception as exc:
+            by_store = [(one.store, [one], await _on_failure(exc, connection, one.store, [one]))]
+        else:
+            if decision.allowed and throttle.rate_limit_headers is None:
+                return {}
+            by_store = [(one.store, [one], [decision])]
+    else:
+        found = [await t._charged(connection, cost, context) for t in throttles]
+        by_store = [
+            (store, charged, await _decide(connection, store, charged))
+            for store, charged in _group_by_store([c for c in found if c is not None])
+        ]
+    headers: dict[str, str] = {}
+    for store, charged, decisions in by_store:
+        if decisions is None:
+            continue  # a failure policy admitted the hit
+        denied = next((i for i, d in enumerate(decisions) if not d.allowed), None)
+        if denied is None:
+            headers.update(_headers(charged, decisions))
+            continue
+        throttle = charged[denied].throttle
+        wait_ms = max(d.wait_ms for d in decisions if not d.allowed)
+        await _throttled(connection, throttle, store, wait_ms, context, charged, decisions)
+        return headers
+    if headers and response is not None:
+        response.headers.update(headers)
+    return headers
+
+
+def _group_by_store(charged: list[_Charged]) -> list[tuple[Store, list[_Charged]]]:
+    groups: dict[int, tuple[Store, list[_Charged]]] = {}
+    for one in charged:
+        groups.setdefault(id(one.store), (one.store, []))[1].append(one)
+    return list(groups.values())
+
+
+async def _run(store: Store, charged: list[_Charged]) -> list[Decision]:
+    if len(charged) == 1:
+        charge = charged[0].charge
+        decision = await charge.strategy.hit(
+            charge.key, charge.rate, store, charge.cost, charge.context
+        )
+        return [decision]
+    decision = await hit_all(store, [one.charge for one in charged])
+    return [part_decision(decision, i) for i in range(len(charged))]
+
+
+async def _decide(connection: Any, store: Store, charged: list[_Charged]) -> list[Decision] | None:
+    """Every part's decision, or — when the store fails — what the failure policy says."""
+    try:
+        return await _run(store, charged)
+    except Exception as exc:
+        return await _on_failure(exc, connection, store, charged)
+
+
+async def _on_failure(
+    exc: Exception, connection: Any, store: Store, charged: list[_Charged]
+) -> list[Decision] | None:
+    """Apply the failure policy of the first throttle to a failed check.
+
+    Returns rejections carrying the policy's wait, or ``None`` when it admits the hit.
+    Configuration mistakes and throttled outcomes are never a store failure: re-raised.
+    """
+    if isinstance(exc, ConfigurationError | HTTPException | WebSocketException):
+        raise exc
+    first = charged[0]
+    policy = first.throttle._policy(store)
+    if policy == "raise":
+        raise exc
+    if policy == "allow":
+        return None
+    if policy == "throttle":
+        wait_ms = first.throttle.min_wait_period or DEFAULT_ERROR_WAIT_MS
+    else:
+
+        async def attempt(other: Store | None = None) -> float:
+            decisions = await _run(other or store, charged)
+            waits = [d.wait_ms for d in decisions if not d.allowed]
+            return max(waits) if waits else 0.0
+
+        info = ExceptionInfo(
+            exception=exc,
+            connection=connection,
+            cost=first.charge.cost,
+            rate=first.charge.rate,
+            context=first.charge.context,
+            store=store,
+            throttle=first.throttle,
+            attempt=attempt,
+        )
+        wait_ms = float(await policy(connection, info))
+    if wait_ms <= 0:
+        return None
+    return [Decision(False, wait_ms, 0.0, wait_ms)] * len(charged)
+
+
+def _headers(charged: list[_Charged], decisions: list[Decision]) -> dict[str, str]:
+    styles = {one.throttle.rate_limit_headers for one in charged} - {None}
+    if not styles:
+        return {}
+    style: HeaderStyle = "all" if len(styles) > 1 else styles.pop()  # type: ignore[assignment]
+    limits = [
+        (one.throttle.uid, one.charge.rate, decision)
+        for one, decision in zip(charged, decisions, strict=True)
+        if one.throttle.rate_limit_headers
+    ]
+    return limit_headers(style, limits)
+
+
+async def _throttled(
+    connection: Any,
+    throttle: Throttle,
+    store: Store,
+    wait_ms: float,
+    context: Context | None,
+    charged: list[_Charged],
+    decisions: list[Decision],
+) -> None:
+    wait_ms = max(wait_ms, throttle.min_wait_period)
+    connection.scope[_THROTTLED_FLAG] = True
+    headers = dict(throttle.headers)
+    headers.update(_headers(charged, decisions))
+    details: dict[str, Any] = dict(context or {})
+    details["headers"] = headers
+    details["decisions"] = decisions
+    handler = throttle._handler(store)
+    if handler is not None:
+        await handler(connection, wait_ms, throttle, details)
+    else:
+        await throttle.default_throttled(connection, wait_ms, details)

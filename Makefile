@@ -12,7 +12,7 @@ LINTED := ratescript tests benchmarks examples docs
 # The binaries the test fixtures start on free ports (Debian package names too).
 SERVERS := redis-server memcached
 
-.PHONY: venv servers demo lint test bench
+.PHONY: venv servers demo lint test bench bench-peers
 
 ## venv: create .venv if missing; (re)install the package, editable, with the dev extra
 venv: $(STAMP)
@@ -43,7 +43,7 @@ servers:
 		exit 1; \
 	fi
 
-## demo: run the interactive demo
+## demo: serve an example app with uvicorn, drive traffic at it, print a table per strategy
 demo: venv
 	$(BIN)/python -m ratescript demo
 
@@ -65,3 +65,29 @@ bench: venv
 	$(BIN)/python benchmarks/bench_stores.py
 	$(BIN)/python benchmarks/bench_strategies.py
 	$(BIN)/python benchmarks/bench_asgi.py --headers --middleware
+
+## bench-peers: ratescript against traffik, slowapi (limits) and fastapi-limiter, in one run
+# Its own venv (benchmarks/peers/.venv), so the peers never enter .venv. Writes
+# benchmarks/RESULTS.md and benchmarks/charts/. Dry run: make bench-peers PEERS_ARGS=--quick
+PEERS       := benchmarks/peers
+PEERS_BIN   := $(PEERS)/.venv/bin
+PEERS_STAMP := $(PEERS)/.venv/.installed
+PEERS_ARGS  ?=
+
+bench-peers: servers $(PEERS_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null 2>&1 \
+				|| echo "bench-peers: wrk did not install; the HTTP measure uses httpx" >&2; \
+		else \
+			echo "bench-peers: no wrk (sudo apt-get install -y wrk); the HTTP measure uses httpx" >&2; \
+		fi; \
+	}
+	$(PEERS_BIN)/python $(PEERS)/run.py $(PEERS_ARGS)
+
+$(PEERS_STAMP): pyproject.toml $(PEERS)/requirements.txt $(PEERS)/install.py | $(PEERS_BIN)/python
+	$(PEERS_BIN)/python $(PEERS)/install.py
+	touch $@
+
+$(PEERS_BIN)/python:
+	$(PYTHON) -m venv $(PEERS)/.venv

@@ -16,6 +16,14 @@ from ratescript.asgi.throttles import (
     WebSocketThrottle,
     is_throttled,
 )
+from ratescript.config import (
+    get_lock_blocking,
+    get_lock_blocking_timeout,
+    get_lock_ttl,
+    set_lock_blocking,
+    set_lock_blocking_timeout,
+    set_lock_ttl,
+)
 from ratescript.decision import Decision
 from ratescript.exceptions import (
     ConfigurationError,
@@ -51,8 +59,14 @@ __all__ = [
     "Throttle",
     "ThrottleGroup",
     "WebSocketThrottle",
+    "get_lock_blocking",
+    "get_lock_blocking_timeout",
+    "get_lock_ttl",
     "get_remote_address",
     "is_throttled",
     "remote_address",
+    "set_lock_blocking",
+    "set_lock_blocking_timeout",
+    "set_lock_ttl",
     "throttled",
 ]

@@ -53,19 +53,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_parser.add_argument(
         "--readonly", action="store_true", help="print the read-only twin instead"
     )
-    commands.add_parser("demo", help="run the built-in scripts on the in-process target")
+    demo_parser = commands.add_parser(
+        "demo", help="serve an example app with uvicorn, drive traffic, print a table"
+    )
+    demo_parser.add_argument(
+        "--scripts",
+        action="store_true",
+        help="instead: built-in scripts step by step on a simulated clock, Python vs Lua",
+    )
     options = parser.parse_args(argv)
     try:
         if options.command == "compile":
             sys.stdout.write(compile_command(options.script, options.target, options.readonly))
             return 0
-        from ratescript.demo import run_demo
+        from ratescript.demo import run_demo, run_script_demo
 
-        run_demo(sys.stdout)
+        if options.scripts:
+            run_script_demo(sys.stdout)
+        else:
+            run_demo(sys.stdout)
         return 0
     except RatescriptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -132,7 +132,9 @@ class ConnectionThrottled(HTTPException, RatescriptError):
         merged = {"Retry-After": str(self.retry_after), **(headers or {})}
         super().__init__(
             status_code,
-            detail or f"Too many requests. Retry in {self.retry_after} seconds.",
+            detail
+            or f"Too many requests. Retry in {self.retry_after} "
+            + ("second." if self.retry_after == 1 else "seconds."),
             merged,
         )
 

@@ -15,6 +15,10 @@ MODULES = [
     "ratescript.stores",
     "ratescript.conformance",
     "ratescript.strategies",
+    "ratescript.config",
+    "ratescript.asgi",
+    "ratescript.asgi.errors",
+    "ratescript.asgi.throttles",
 ]
 
 
@@ -39,6 +43,35 @@ def test_package_reexports_every_exception() -> None:
     assert set(ratescript.exceptions.__all__) <= set(ratescript.__all__)
     for name in ratescript.exceptions.__all__:
         assert getattr(ratescript, name) is getattr(ratescript.exceptions, name)
+
+
+def test_the_issue_names_are_where_users_look() -> None:
+    """The public names of the FastAPI layer, importable where its users expect them."""
+    import ratescript
+    import ratescript.asgi
+
+    for name in (
+        "HTTPThrottle",
+        "WebSocketThrottle",
+        "Rate",
+        "EXEMPTED",
+        "ConnectionThrottled",
+        "get_remote_address",
+        "is_throttled",
+        "set_lock_ttl",
+        "get_lock_blocking_timeout",
+    ):
+        assert name in ratescript.__all__
+    for name in (
+        "ThrottleMiddleware",
+        "MiddlewareThrottle",
+        "throttled",
+        "retry",
+        "store_fallback",
+        "failover",
+        "CircuitBreaker",
+    ):
+        assert name in ratescript.asgi.__all__
 
 
 def test_version_is_a_string() -> None:

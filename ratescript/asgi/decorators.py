@@ -4,7 +4,8 @@ On a FastAPI endpoint the decorator adds one hidden dependency — a ``ThrottleG
 of the throttles — so FastAPI runs it before the endpoint, exactly like
 ``dependencies=[Depends(...)]``, and the throttles are charged atomically. On a
 plain Starlette endpoint (``async def endpoint(request)``) the wrapper charges them
-itself before calling the endpoint.
+itself before calling the endpoint, and adds their rate-limit headers (if any) to the
+response the endpoint returns.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from ratescript.asgi.throttles import Throttle, ThrottleGroup
+from ratescript.asgi.throttles import Throttle, ThrottleGroup, _enforce
 from ratescript.exceptions import ConfigurationError
 
 __all__ = ["throttled"]
@@ -56,7 +58,13 @@ def throttled(*throttles: Throttle) -> Callable[[EndpointT], EndpointT]:
                     raise ConfigurationError(
                         f"@throttled endpoint {endpoint.__name__} got no request or websocket"
                     )
-                await group(connection)
+                # No FastAPI ``response`` to carry the rate-limit headers: put them on
+                # the response the endpoint returns.
+                headers = await _enforce(group.throttles, connection, None, None, None)
+                response = await endpoint(*args, **kwargs)
+                if headers and isinstance(response, Response):
+                    response.headers.update(headers)
+                return response
             return await endpoint(*args, **kwargs)
 
         hidden = inspect.Parameter(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from starlette.requests import HTTPConnection
 
@@ -33,6 +33,17 @@ Identifier = Callable[[HTTPConnection], Awaitable[Any]]
 ANONYMOUS: Final = "__anonymous__"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: The one forwarding header trusted: the one your proxies *write*. Reading both would
+#: let a client forge the other (nginx appends to X-Forwarded-For but passes a
+#: client's ``Forwarded`` through untouched).
+ForwardingHeader = Literal["x-forwarded-for", "forwarded"]
+
+
+def _check_header(header: object) -> ForwardingHeader:
+    if header not in ("x-forwarded-for", "forwarded"):
+        raise ConfigurationError(f'header must be "x-forwarded-for" or "forwarded", got {header!r}')
+    return header
 
 
 class _Exempted:
@@ -85,11 +96,11 @@ def _forwarded_for(value: str) -> list[str]:
     return found
 
 
-def _hops(connection: HTTPConnection) -> list[str]:
-    """The addresses the proxies recorded, client first; ``Forwarded`` wins if present."""
-    forwarded = connection.headers.getlist("forwarded")
-    if forwarded:
-        return [hop for value in forwarded for hop in _forwarded_for(value)]
+def _hops(connection: HTTPConnection, header: ForwardingHeader) -> list[str]:
+    """The addresses the proxies recorded in ``header``, client first."""
+    if header == "forwarded":
+        values = connection.headers.getlist("forwarded")
+        return [hop for value in values for hop in _forwarded_for(value)]
     return [
         hop.strip()
         for value in connection.headers.getlist("x-forwarded-for")
@@ -107,18 +118,22 @@ def _is_trusted(address: str, networks: tuple[_Network, ...]) -> bool:
 
 
 def get_remote_address(
-    connection: HTTPConnection, trusted_proxies: Iterable[str] = ()
+    connection: HTTPConnection,
+    trusted_proxies: Iterable[str] = (),
+    header: ForwardingHeader = "x-forwarded-for",
 ) -> str | None:
     """The client's address: the peer, or — behind trusted proxies — the forwarded one.
 
     ``trusted_proxies`` lists addresses or networks (``"10.0.0.0/8"``). Without any, the
-    forwarding headers are ignored, as they can be forged by anyone.
+    forwarding headers are ignored, as they can be forged by anyone. ``header`` names
+    the one forwarding header your proxies write.
     """
     peer = connection.client.host if connection.client else None
     networks = _networks(trusted_proxies)
+    header = _check_header(header)
     if peer is None or not networks or not _is_trusted(peer, networks):
         return peer
-    return _client_behind(peer, _hops(connection), networks)
+    return _client_behind(peer, _hops(connection, header), networks)
 
 
 def _client_behind(peer: str, hops: list[str], networks: tuple[_Network, ...]) -> str:
@@ -134,13 +149,17 @@ async def default_identifier(connection: HTTPConnection) -> str:
     return client.host if client is not None and client.host else ANONYMOUS
 
 
-def remote_address(trusted_proxies: Iterable[str]) -> Identifier:
-    """An identifier honouring forwarding headers from ``trusted_proxies`` only.
+def remote_address(
+    trusted_proxies: Iterable[str], header: ForwardingHeader = "x-forwarded-for"
+) -> Identifier:
+    """An identifier honouring the forwarding ``header`` from ``trusted_proxies`` only.
 
     ``HTTPThrottle(..., identifier=remote_address(["10.0.0.0/8"]))`` behind a load
     balancer in that network; a request from anywhere else is identified by its peer.
+    ``header="forwarded"`` reads RFC 7239 ``Forwarded`` instead of ``X-Forwarded-For``.
     """
     networks = _networks(trusted_proxies)
+    header = _check_header(header)
     if not networks:
         raise ConfigurationError("remote_address needs at least one trusted proxy")
 
@@ -150,6 +169,6 @@ def remote_address(trusted_proxies: Iterable[str]) -> Identifier:
             return ANONYMOUS
         if not _is_trusted(peer, networks):
             return peer
-        return _client_behind(peer, _hops(connection), networks)
+        return _client_behind(peer, _hops(connection, header), networks)
 
     return identify

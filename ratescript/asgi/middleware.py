@@ -4,7 +4,9 @@ Pure ASGI (no ``BaseHTTPMiddleware``): the throttles that match a request — by
 method, then path, then predicate, cheapest test first — are charged together,
 atomically, before the app runs; a rejected request gets the 429 here, and the
 rate-limit headers of an admitted one are added to the app's response. Other scope
-types (WebSocket, lifespan) pass through untouched.
+types (WebSocket, lifespan) pass through unthrottled. ``store=`` serves every throttle
+without a store of its own on HTTP and WebSocket requests — the rules' and the
+endpoints' alike, whether a rule matched the request or not.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class MiddlewareThrottle:
 
 
 class ThrottleMiddleware:
-    """Apply ``middleware_throttles`` to HTTP requests; ``store`` serves those without one."""
+    """Apply ``middleware_throttles`` to HTTP requests; ``store`` serves throttles without one."""
 
     def __init__(
         self,
@@ -82,6 +84,9 @@ class ThrottleMiddleware:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.store is not None and scope["type"] in ("http", "websocket"):
+            # Every request's throttles without a store use it, whether a rule matched or not.
+            scope[MIDDLEWARE_STORE] = self.store
         if scope["type"] != "http" or not self.middleware_throttles:
             await self.app(scope, receive, send)
             return
@@ -95,8 +100,6 @@ class ThrottleMiddleware:
         if not throttles:
             await self.app(scope, receive, send)
             return
-        if self.store is not None:
-            scope[MIDDLEWARE_STORE] = self.store
         try:
             headers = await _enforce(throttles, connection, None, None, None)
         except HTTPException as exc:

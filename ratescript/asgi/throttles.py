@@ -30,8 +30,9 @@ from starlette.websockets import WebSocket, WebSocketState
 from ratescript.asgi.headers import HeaderStyle, check_style, limit_headers
 from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
 from ratescript.decision import Decision
-from ratescript.exceptions import ConfigurationError, ConnectionThrottled
+from ratescript.exceptions import ConfigurationError, ConnectionThrottled, StoreConnectionError
 from ratescript.rates import Rate
+from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store, current_store, default_store
 from ratescript.strategies.base import Strategy, StrategyStat
 from ratescript.strategies.composition import Charge, hit_all, part_decision
@@ -237,6 +238,22 @@ class Throttle:
                 inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
             )
         self.__signature__ = inspect.Signature(parameters)
+        # The common case prepared once — a fixed, limited rate and cost, the peer
+        # address as identity, a strategy with one key and the usual hit — so a request
+        # runs the script without re-deriving its arguments.
+        self._prepared: tuple[Script, tuple[float, ...]] | None = None
+        kind = type(self.strategy)
+        if (
+            self._rate is not None
+            and not self._rate.unlimited
+            and self._cost  # 0 looks only: the general path runs the read-only twin
+            and identifier is None
+            and not self.dynamic_store
+            and kind.hit is Strategy.hit
+            and kind.keys is Strategy.keys
+        ):
+            arguments = self.strategy.arguments(self._rate, self._cost, None)
+            self._prepared = (self.strategy.script, tuple(arguments))
 
     def __repr__(self) -> str:
         rate = self._rate if self._rate is not None else "<per connection>"
@@ -256,10 +273,47 @@ class Throttle:
 
         ``response`` (injected by ``Depends``) receives the rate-limit headers.
         """
+        prepared = self._prepared
+        if prepared is not None and cost is None and context is None:
+            # The common case, flat: the peer's key and the prepared script and arguments.
+            scope = connection.scope
+            client = scope.get("client")
+            identity = client[0] if client and client[0] else ANONYMOUS
+            key = self._keys.get(identity) or self.key_for(identity)
+            store = self.store
+            if store is None:  # (not `or`: an empty InMemoryStore is falsy)
+                store = self.store_for(connection)
+            breaker = _breaker(self, store)
+            try:
+                if breaker is not None:
+                    _check_circuit(breaker, store)
+                decision = await store.run(prepared[0], (key,), prepared[1])
+                if breaker is not None:
+                    breaker.record_success()
+            except Exception as exc:
+                charged = self._prepared_charge(store, key)
+                await _act(
+                    connection,
+                    [(store, [charged], await _on_failure(exc, connection, store, [charged]))],
+                    None,
+                    response,
+                )
+                return connection
+            if decision.allowed and self.rate_limit_headers is None:
+                if _THROTTLED_FLAG in scope:
+                    scope[_THROTTLED_FLAG] = False
+                return connection
+            charged = self._prepared_charge(store, key)
+            await _act(connection, [(store, [charged], [decision])], None, response)
+            return connection
         await _enforce((self,), connection, cost, context, response)
         return connection
 
     hit = __call__
+
+    def _prepared_charge(self, store: Store, key: str) -> _Charged:
+        assert self._rate is not None and self._cost is not None
+        return _Charged(self, store, Charge(self.strategy, self._rate, key, self._cost, None))
 
     async def check(
         self, connection: HTTPConnection, cost: float | None = None, context: Context | None = None
@@ -361,6 +415,11 @@ class Throttle:
         else:
             cost = _check_cost(cost)
         if not isinstance(identity, str):
+            if identity is None:
+                raise ConfigurationError(
+                    f"the identifier of throttle {self.uid!r} returned None: return a string "
+                    "naming the client, or EXEMPTED"
+                )
             identity = str(identity)
         charge = Charge(self.strategy, rate, self.key_for(identity), cost, context)
         return _Charged(self, self.store_for(connection), charge)
@@ -475,32 +534,55 @@ async def _enforce(
     returned headers (also set on ``response`` when given) are the rate-limit headers
     of the throttles that ask for them.
     """
-    scope = connection.scope
-    if _THROTTLED_FLAG in scope:
-        scope[_THROTTLED_FLAG] = False
     if len(throttles) == 1:
-        # The common case, kept flat: one throttle, one strategy call, no lists.
+        # One throttle: one throttle, one strategy call, no lists.
         throttle = throttles[0]
         one = await throttle._charged(connection, cost, context)
-        if one is None:
+        if one is None:  # exempt or unlimited: admitted, so not throttled either
+            scope = connection.scope
+            if _THROTTLED_FLAG in scope:
+                scope[_THROTTLED_FLAG] = False
             return {}
         charge = one.charge
+        breaker = _breaker(throttle, one.store)
         try:
+            if breaker is not None:
+                _check_circuit(breaker, one.store)
             decision = await charge.strategy.hit(
                 charge.key, charge.rate, one.store, charge.cost, charge.context
             )
+            if breaker is not None:
+                breaker.record_success()
         except Exception as exc:
             by_store = [(one.store, [one], await _on_failure(exc, connection, one.store, [one]))]
         else:
             if decision.allowed and throttle.rate_limit_headers is None:
+                scope = connection.scope
+                if _THROTTLED_FLAG in scope:
+                    scope[_THROTTLED_FLAG] = False
                 return {}
             by_store = [(one.store, [one], [decision])]
     else:
         found = [await t._charged(connection, cost, context) for t in throttles]
-        by_store = [
-            (store, charged, await _decide(connection, store, charged))
-            for store, charged in _group_by_store([c for c in found if c is not None])
-        ]
+        by_store = []
+        for store, charged in _group_by_store([c for c in found if c is not None]):
+            decisions = await _decide(connection, store, charged)
+            by_store.append((store, charged, decisions))
+            if decisions is not None and not all(d.allowed for d in decisions):
+                break  # rejected: the stores after this one are not charged at all
+    return await _act(connection, by_store, context, response)
+
+
+async def _act(
+    connection: Any,
+    by_store: list[tuple[Store, list[_Charged], list[Decision] | None]],
+    context: Context | None,
+    response: Response | None,
+) -> dict[str, str]:
+    """Act on the decisions: run the throttled handler of a rejection, else gather headers."""
+    scope = connection.scope
+    if _THROTTLED_FLAG in scope:
+        scope[_THROTTLED_FLAG] = False
     headers: dict[str, str] = {}
     for store, charged, decisions in by_store:
         if decisions is None:
@@ -538,10 +620,29 @@ async def _run(store: Store, charged: list[_Charged]) -> list[Decision]:
 
 async def _decide(connection: Any, store: Store, charged: list[_Charged]) -> list[Decision] | None:
     """Every part's decision, or — when the store fails — what the failure policy says."""
+    breaker = _breaker(charged[0].throttle, store)
     try:
-        return await _run(store, charged)
+        if breaker is not None:
+            _check_circuit(breaker, store)
+        decisions = await _run(store, charged)
+        if breaker is not None:
+            breaker.record_success()
+        return decisions
     except Exception as exc:
         return await _on_failure(exc, connection, store, charged)
+
+
+def _breaker(throttle: Throttle, store: Store) -> Any:
+    """The circuit breaker of the failure policy in force, if it has one (``failover``)."""
+    return getattr(throttle.on_error or store.on_error, "breaker", None)
+
+
+def _check_circuit(breaker: Any, store: Store) -> None:
+    """While the breaker is open, the store is not called at all: it is known to be down."""
+    if not breaker.allows_request():
+        raise StoreConnectionError(
+            "circuit open: not calling the store", store=store.kind, operation="run"
+        )
 
 
 async def _on_failure(
@@ -565,7 +666,8 @@ async def _on_failure(
     else:
 
         async def attempt(other: Store | None = None) -> float:
-            decisions = await _run(other or store, charged)
+            # Not `other or store`: an empty InMemoryStore is falsy (it has __len__).
+            decisions = await _run(store if other is None else other, charged)
             waits = [d.wait_ms for d in decisions if not d.allowed]
             return max(waits) if waits else 0.0
 
@@ -579,7 +681,16 @@ async def _on_failure(
             throttle=first.throttle,
             attempt=attempt,
         )
-        wait_ms = float(await policy(connection, info))
+        wait_ms = await policy(connection, info)
+        # A negative wait admits like 0; NaN, infinity or a non-number is a bug in the handler.
+        if (
+            isinstance(wait_ms, bool)
+            or not isinstance(wait_ms, int | float)
+            or not wait_ms < math.inf
+        ):
+            raise ConfigurationError(
+                f"on_error handler {policy!r} returned {wait_ms!r}, not a wait in ms"
+            ) from exc
     if wait_ms <= 0:
         return None
     return [Decision(False, wait_ms, 0.0, wait_ms)] * len(charged)
@@ -610,7 +721,15 @@ async def _throttled(
     wait_ms = max(wait_ms, throttle.min_wait_period)
     connection.scope[_THROTTLED_FLAG] = True
     headers = dict(throttle.headers)
-    headers.update(_headers(charged, decisions))
+    # The rejected hit charged none of the parts: one that would have admitted it
+    # reported what would remain *after* it, so its cost is still there.
+    shown = [
+        decision._replace(remaining=decision.remaining + one.charge.cost)
+        if decision.allowed
+        else decision
+        for one, decision in zip(charged, decisions, strict=True)
+    ]
+    headers.update(_headers(charged, shown))
     details: dict[str, Any] = dict(context or {})
     details["headers"] = headers
     details["decisions"] = decisions

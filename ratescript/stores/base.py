@@ -211,12 +211,16 @@ class Store(abc.ABC):
         self,
         name: str,
         ttl: float | None = None,
-        blocking: bool = True,
+        blocking: bool | None = None,
         blocking_timeout: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """A lock shared by every client of this store; ``ttl`` and timeouts in seconds.
 
-        Raises ``LockTimeoutError`` when it cannot be had in time.
+        An argument left ``None`` takes the process default (``ratescript.config``:
+        ``set_lock_ttl`` and friends, or their environment variables); ``math.inf``
+        asks for no TTL / no time limit whatever the default. Implementations resolve
+        them with ``ratescript.config.resolve_lock_options``. Raises
+        ``LockTimeoutError`` when the lock cannot be had in time.
         """
 
     @abc.abstractmethod

@@ -54,6 +54,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from ratescript.config import resolve_lock_options
 from ratescript.decision import Decision
 from ratescript.exceptions import (
     ConfigurationError,
@@ -61,6 +62,7 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
+from ratescript.scriptdsl.codec import encode_written
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value, hash_tag
@@ -556,7 +558,7 @@ class MemcachedStore(Store):
             if value is DELETE:
                 done = await self._delete(wire_keys[index], None if landed else cas)
             else:
-                data = script.codecs[index].encode(value)
+                data = encode_written(script.codecs[index], value, values[index])
                 exptime = memcached_exptime(writes[2 * index + 1], time.time())
                 done = await self._store(wire_keys[index], data, exptime, cas, force=landed)
             if not done:
@@ -593,7 +595,14 @@ class MemcachedStore(Store):
 
     @contextlib.asynccontextmanager
     async def _plan_lock(self, tag: str, key_count: int) -> AsyncIterator[None]:
-        """The server lock of the plans on one hash tag (plans sharing a key share it)."""
+        """The server lock of the plans on one hash tag (plans sharing a key share it).
+
+        Not ``lock()``, and deliberately deaf to the ``ratescript.config`` lock
+        defaults: it is part of running one script atomically, not a lock a caller
+        asked for. A default ``blocking=False`` would fail ordinary hits whenever two
+        plans meet on a tag, and a default without TTL would let a crashed holder block
+        the tag for ever; its TTL and wait follow the store's own network timeout.
+        """
         key = memcached_key(f"{self.namespace}#plan:{tag}")
         # Long enough for a plan's calls to run out their deadlines; a crashed holder's
         # lock is gone by the time waiters give up.
@@ -747,9 +756,10 @@ class MemcachedStore(Store):
         self,
         name: str,
         ttl: float | None = None,
-        blocking: bool = True,
+        blocking: bool | None = None,
         blocking_timeout: float | None = None,
     ) -> AsyncIterator[None]:
+        ttl, blocking, blocking_timeout = resolve_lock_options(ttl, blocking, blocking_timeout)
         key = memcached_key(f"{self.namespace}#lock:{name}")
         now = asyncio.get_running_loop().time()
         deadline = (

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ratescript.config import resolve_lock_options
 from ratescript.decision import Decision
 from ratescript.exceptions import LockTimeoutError, StoreError
 from ratescript.scriptdsl.codec import KeyCodec
@@ -336,9 +337,10 @@ class InMemoryStore(Store):
         self,
         name: str,
         ttl: float | None = None,
-        blocking: bool = True,
+        blocking: bool | None = None,
         blocking_timeout: float | None = None,
     ) -> AsyncIterator[None]:
+        ttl, blocking, blocking_timeout = resolve_lock_options(ttl, blocking, blocking_timeout)
         key = self.full_key(f"lock:{name}")
         token = uuid.uuid4().bytes
         loop = asyncio.get_running_loop()

@@ -53,6 +53,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ratescript.config import resolve_lock_options
 from ratescript.decision import Decision
 from ratescript.exceptions import (
     ConfigurationError,
@@ -577,10 +578,11 @@ class RedisStore(Store):
         self,
         name: str,
         ttl: float | None = None,
-        blocking: bool = True,
+        blocking: bool | None = None,
         blocking_timeout: float | None = None,
     ) -> AsyncIterator[None]:
         """``SET NX PX`` with a random token; released only by the holder of the token."""
+        ttl, blocking, blocking_timeout = resolve_lock_options(ttl, blocking, blocking_timeout)
         client = self._client or self._connect()
         key = self.full_key(f"lock:{name}")
         token = secrets.token_hex(16).encode()

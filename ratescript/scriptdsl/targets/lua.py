@@ -120,6 +120,11 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "end",
         (),
     ),
+    # The text each log was read from: {raw, ends, clean}, where ends[j] is the last byte
+    # of entry j and entries 1..clean are unchanged since. A write re-uses those bytes
+    # (they are what %.17g printed) instead of printing two numbers per entry again:
+    # with a thousand entries, printing was half the script's time.
+    "_rs_source": ("local _rs_source = {}", ()),
     "_rs_get_log": (
         # Entries "time:amount" joined by ",", read exactly as Python's split and
         # partition read them: each find is anchored where the previous entry ended.
@@ -127,7 +132,7 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  local raw = redis.call('GET', KEYS[i])\n"
         "  local times, amounts = {}, {}\n"
         "  if not raw or raw == '' then return times, amounts, 1, 0 end\n"
-        "  local count, pos, last = 0, 1, #raw\n"
+        "  local ends, count, pos, last = {}, 0, 1, #raw\n"
         "  while true do\n"
         f"    local _, e, t, a, sep = string.find(raw, '^({_DIGITS}*):({_DIGITS}*)(,?)', pos)\n"
         "    t, a = tonumber(t), tonumber(a)\n"
@@ -136,21 +141,37 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "    end\n"
         "    count = count + 1\n"
         "    times[count], amounts[count] = t, a\n"
-        "    if sep == '' then return times, amounts, 1, count end\n"
+        "    if sep == '' then\n"
+        "      ends[count] = e\n"
+        "      _rs_source[times] = {raw, ends, count}\n"
+        "      return times, amounts, 1, count\n"
+        "    end\n"
+        "    ends[count] = e - 1\n"
         "    pos = e + 1\n"
         "  end\n"
         "end",
-        (),
+        ("_rs_source",),
     ),
     "_rs_encode_log": (
         "local function _rs_encode_log(times, amounts, head, last)\n"
-        "  local parts = {}\n"
-        "  for j = head, last do\n"
-        "    parts[j - head + 1] = _rs_fmt('%.17g:%.17g', times[j], amounts[j])\n"
+        "  local parts, k, first = {}, 0, head\n"
+        "  local source = _rs_source[times]\n"
+        "  if source then\n"
+        "    local clean = source[3] < last and source[3] or last\n"
+        "    if head <= clean then\n"
+        "      local ends = source[2]\n"
+        "      local start = head == 1 and 1 or ends[head - 1] + 2\n"
+        "      parts[1] = string.sub(source[1], start, ends[clean])\n"
+        "      k, first = 1, clean + 1\n"
+        "    end\n"
+        "  end\n"
+        "  for j = first, last do\n"
+        "    k = k + 1\n"
+        "    parts[k] = _rs_fmt('%.17g:%.17g', times[j], amounts[j])\n"
         "  end\n"
         "  return table.concat(parts, ',')\n"
         "end",
-        ("_rs_fmt",),
+        ("_rs_fmt", "_rs_source"),
     ),
     "_rs_log_trim": (
         "local function _rs_log_trim(times, head, last, cutoff)\n"
@@ -166,13 +187,15 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  end\n"
         "  if last >= head and t <= times[last] then\n"
         "    amounts[last] = amounts[last] + a\n"
+        "    local source = _rs_source[times]\n"
+        "    if source and last <= source[3] then source[3] = last - 1 end\n"
         "    return last\n"
         "  end\n"
         "  last = last + 1\n"
         "  times[last], amounts[last] = t, a\n"
         "  return last\n"
         "end",
-        (),
+        ("_rs_source",),
     ),
     "_rs_log_sum": (
         "local function _rs_log_sum(amounts, head, last)\n"

@@ -4,11 +4,12 @@ local _rs_fmt = string.format
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
+local _rs_source = {}
 local function _rs_get_log(i)
   local raw = redis.call('GET', KEYS[i])
   local times, amounts = {}, {}
   if not raw or raw == '' then return times, amounts, 1, 0 end
-  local count, pos, last = 0, 1, #raw
+  local ends, count, pos, last = {}, 0, 1, #raw
   while true do
     local _, e, t, a, sep = string.find(raw, '^([0-9.e+-]*):([0-9.e+-]*)(,?)', pos)
     t, a = tonumber(t), tonumber(a)
@@ -17,14 +18,30 @@ local function _rs_get_log(i)
     end
     count = count + 1
     times[count], amounts[count] = t, a
-    if sep == '' then return times, amounts, 1, count end
+    if sep == '' then
+      ends[count] = e
+      _rs_source[times] = {raw, ends, count}
+      return times, amounts, 1, count
+    end
+    ends[count] = e - 1
     pos = e + 1
   end
 end
 local function _rs_encode_log(times, amounts, head, last)
-  local parts = {}
-  for j = head, last do
-    parts[j - head + 1] = _rs_fmt('%.17g:%.17g', times[j], amounts[j])
+  local parts, k, first = {}, 0, head
+  local source = _rs_source[times]
+  if source then
+    local clean = source[3] < last and source[3] or last
+    if head <= clean then
+      local ends = source[2]
+      local start = head == 1 and 1 or ends[head - 1] + 2
+      parts[1] = string.sub(source[1], start, ends[clean])
+      k, first = 1, clean + 1
+    end
+  end
+  for j = first, last do
+    k = k + 1
+    parts[k] = _rs_fmt('%.17g:%.17g', times[j], amounts[j])
   end
   return table.concat(parts, ',')
 end
@@ -38,6 +55,8 @@ local function _rs_log_append(times, amounts, head, last, t, a, line)
   end
   if last >= head and t <= times[last] then
     amounts[last] = amounts[last] + a
+    local source = _rs_source[times]
+    if source and last <= source[3] then source[3] = last - 1 end
     return last
   end
   last = last + 1

@@ -1,11 +1,12 @@
 -- ratescript script `sliding_log_readonly` from ratescript.builtin_scripts, line 69
 -- generated code: do not edit
 local _rs_fmt = string.format
+local _rs_source = {}
 local function _rs_get_log(i)
   local raw = redis.call('GET', KEYS[i])
   local times, amounts = {}, {}
   if not raw or raw == '' then return times, amounts, 1, 0 end
-  local count, pos, last = 0, 1, #raw
+  local ends, count, pos, last = {}, 0, 1, #raw
   while true do
     local _, e, t, a, sep = string.find(raw, '^([0-9.e+-]*):([0-9.e+-]*)(,?)', pos)
     t, a = tonumber(t), tonumber(a)
@@ -14,7 +15,12 @@ local function _rs_get_log(i)
     end
     count = count + 1
     times[count], amounts[count] = t, a
-    if sep == '' then return times, amounts, 1, count end
+    if sep == '' then
+      ends[count] = e
+      _rs_source[times] = {raw, ends, count}
+      return times, amounts, 1, count
+    end
+    ends[count] = e - 1
     pos = e + 1
   end
 end
@@ -28,6 +34,8 @@ local function _rs_log_append(times, amounts, head, last, t, a, line)
   end
   if last >= head and t <= times[last] then
     amounts[last] = amounts[last] + a
+    local source = _rs_source[times]
+    if source and last <= source[3] then source[3] = last - 1 end
     return last
   end
   last = last + 1

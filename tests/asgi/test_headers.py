@@ -1,0 +1,179 @@
+"""Rate-limit headers on every response a throttle checks: the IETF ``RateLimit`` /
+``RateLimit-Policy`` fields, the classic ``X-RateLimit-*``, or both — exact values."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Request, Response
+
+from ratescript.asgi import HTTPThrottle, MiddlewareThrottle, ThrottleGroup, ThrottleMiddleware
+from ratescript.asgi import limit_headers as build
+from ratescript.asgi.headers import HeaderStyle
+from ratescript.decision import Decision
+from ratescript.exceptions import ConfigurationError
+from ratescript.rates import Rate
+from ratescript.stores.base import Store
+
+from .helpers import http
+
+NAMES = (
+    "RateLimit",
+    "RateLimit-Policy",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
+
+
+def limit_headers(response: httpx.Response) -> dict[str, str]:
+    headers = response.headers
+    return {name: headers[name] for name in NAMES if name in headers}
+
+
+def app_with(dependency: HTTPThrottle | ThrottleGroup) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(dependency)])
+    async def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+IETF_ADMITTED = {"RateLimit-Policy": '"api";q=2;w=60', "RateLimit": '"api";r=1;t=59'}
+IETF_REJECTED = {"RateLimit-Policy": '"api";q=2;w=60', "RateLimit": '"api";r=0;t=59'}
+CLASSIC_ADMITTED = {
+    "X-RateLimit-Limit": "2",
+    "X-RateLimit-Remaining": "1",
+    "X-RateLimit-Reset": "59",
+}
+CLASSIC_REJECTED = {
+    "X-RateLimit-Limit": "2",
+    "X-RateLimit-Remaining": "0",
+    "X-RateLimit-Reset": "59",
+}
+EXPECTED: dict[str, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {
+    # style: (first admitted, second admitted, rejected)
+    "ietf": (
+        IETF_ADMITTED,
+        {**IETF_ADMITTED, "RateLimit": '"api";r=0;t=59'},
+        IETF_REJECTED,
+    ),
+    "classic": (
+        CLASSIC_ADMITTED,
+        {**CLASSIC_ADMITTED, "X-RateLimit-Remaining": "0"},
+        CLASSIC_REJECTED,
+    ),
+    "all": (
+        {**IETF_ADMITTED, **CLASSIC_ADMITTED},
+        {**IETF_ADMITTED, "RateLimit": '"api";r=0;t=59', **CLASSIC_REJECTED},
+        {**IETF_REJECTED, **CLASSIC_REJECTED},
+    ),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("style", ["ietf", "classic", "all"])
+async def test_each_style_on_admitted_and_rejected_responses(
+    store: Store, now: list[float], style: HeaderStyle
+) -> None:
+    throttle = HTTPThrottle("api", "2/min", store=store, rate_limit_headers=style)
+    now[0] += 1000  # 59 s left in the minute
+    async with http(app_with(throttle)) as client:
+        responses = [await client.get("/") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [limit_headers(r) for r in responses] == list(EXPECTED[style])
+    assert responses[2].headers["Retry-After"] == "59"
+
+
+@pytest.mark.asyncio
+async def test_reset_rounds_up_to_whole_seconds(store: Store, now: list[float]) -> None:
+    throttle = HTTPThrottle("api", "2/min", store=store, rate_limit_headers="ietf")
+    now[0] += 1500  # 58.5 s left
+    async with http(app_with(throttle)) as client:
+        response = await client.get("/")
+    assert response.headers["RateLimit"] == '"api";r=1;t=59'
+
+
+@pytest.mark.asyncio
+async def test_without_a_style_no_header_is_sent(store: Store) -> None:
+    throttle = HTTPThrottle("api", "1/min", store=store)
+    async with http(app_with(throttle)) as client:
+        responses = [await client.get("/") for _ in range(2)]
+    assert [limit_headers(r) for r in responses] == [{}, {}]
+    assert responses[1].headers["Retry-After"] == "60"
+
+
+@pytest.mark.asyncio
+async def test_several_throttles_are_all_listed(store: Store) -> None:
+    burst = HTTPThrottle("burst", "1/s", store=store, rate_limit_headers="all")
+    daily = HTTPThrottle("daily", "5/day", store=store, rate_limit_headers="all")
+    quiet = HTTPThrottle("quiet", "9/s", store=store)  # asks for no headers
+    async with http(app_with(ThrottleGroup(burst, daily, quiet))) as client:
+        admitted, rejected = await client.get("/"), await client.get("/")
+    assert limit_headers(admitted) == {
+        "RateLimit-Policy": '"burst";q=1;w=1, "daily";q=5;w=86400',
+        "RateLimit": '"burst";r=0;t=1, "daily";r=4;t=86400',
+        # The classic fields name the limit with the fewest hits left.
+        "X-RateLimit-Limit": "1",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "1",
+    }
+    assert rejected.status_code == 429
+    # "daily" was not charged by the rejected hit: it still has 4 left.
+    assert limit_headers(rejected) == limit_headers(admitted)
+
+
+@pytest.mark.asyncio
+async def test_a_direct_call_sets_headers_on_the_response_it_is_given(store: Store) -> None:
+    throttle = HTTPThrottle("api", "2/min", store=store, rate_limit_headers="ietf")
+    app = FastAPI()
+
+    @app.get("/")
+    async def index(request: Request, response: Response) -> None:
+        await throttle(request, response=response)
+
+    async with http(app) as client:
+        response = await client.get("/")
+    assert response.headers["RateLimit"] == '"api";r=1;t=60'
+
+
+@pytest.mark.asyncio
+async def test_the_middleware_adds_headers_to_the_apps_response(store: Store) -> None:
+    throttle = HTTPThrottle("mw", "2/min", store=store, rate_limit_headers="ietf")
+    app = FastAPI()
+
+    @app.get("/api/items")
+    async def items(response: Response) -> str:
+        response.headers["X-Own"] = "kept"
+        return "items"
+
+    app.add_middleware(
+        ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle, path="/api/")]
+    )
+    async with http(app) as client:
+        responses = [await client.get("/api/items") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r.headers["RateLimit"] for r in responses] == [
+        '"mw";r=1;t=60',
+        '"mw";r=0;t=60',
+        '"mw";r=0;t=60',
+    ]
+    assert responses[0].headers["X-Own"] == "kept"
+    assert responses[0].headers["RateLimit-Policy"] == '"mw";q=2;w=60'
+
+
+def test_names_are_structured_field_strings() -> None:
+    # A uid with a quote, a backslash and non-ASCII is escaped, never sent raw.
+    admitted = Decision(True, 0.0, 3.0, 1500.0)
+    headers = build("ietf", [('a"b\\c·', Rate(5, seconds=2), admitted)])
+    assert headers == {
+        "RateLimit-Policy": '"a\\"b\\\\c?";q=5;w=2',
+        "RateLimit": '"a\\"b\\\\c?";r=3;t=2',
+    }
+
+
+def test_an_unknown_style_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="rate_limit_headers"):
+        HTTPThrottle("api", "1/s", rate_limit_headers="draft-7")  # type: ignore[arg-type]

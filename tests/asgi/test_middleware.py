@@ -1,0 +1,157 @@
+"""``ThrottleMiddleware``: which requests each rule applies to (method, then path, then
+predicate), the 429 it answers, and the store it lends to throttles without one."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from fastapi import Depends, FastAPI, WebSocket
+from starlette.requests import HTTPConnection
+from starlette.testclient import TestClient
+
+from ratescript.asgi import (
+    HTTPThrottle,
+    MiddlewareThrottle,
+    ThrottleMiddleware,
+    WebSocketThrottle,
+    is_throttled,
+)
+from ratescript.exceptions import ConfigurationError
+from ratescript.stores.base import Store
+
+from .helpers import StoreFactory, http, remaining
+
+
+def app_behind(*rules: MiddlewareThrottle, store: Store | None = None) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/api/items")
+    async def items() -> str:
+        return "items"
+
+    @app.post("/api/items")
+    async def create() -> str:
+        return "created"
+
+    @app.get("/public")
+    async def public() -> str:
+        return "public"
+
+    app.add_middleware(ThrottleMiddleware, middleware_throttles=list(rules), store=store)
+    return app
+
+
+@pytest.mark.asyncio
+async def test_a_rule_limits_matching_requests_with_a_429(store: Store, now: list[float]) -> None:
+    throttle = HTTPThrottle("mw", "2/5s", store=store)
+    app = app_behind(MiddlewareThrottle(throttle, path="/api/"))
+    async with http(app) as client:
+        assert (await client.get("/api/items")).text == '"items"'
+        assert (await client.post("/api/items")).text == '"created"'
+        rejected = await client.get("/api/items")
+        assert rejected.status_code == 429
+        assert rejected.headers["Retry-After"] == "5"
+        assert rejected.json() == {"detail": "Too many requests. Retry in 5 seconds."}
+        # Other paths are not limited, and nothing charges the throttle for them.
+        assert {(await client.get("/public")).status_code for _ in range(3)} == {200}
+        now[0] += 5000
+        assert (await client.get("/api/items")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_compiled_pattern_and_methods_in_any_case(store: Store) -> None:
+    throttle = HTTPThrottle("mw", "1/s", store=store)
+    rule = MiddlewareThrottle(throttle, path=re.compile(r"/api/items$"), methods={"post"})
+    async with http(app_behind(rule)) as client:
+        assert {(await client.get("/api/items")).status_code for _ in range(3)} == {200}
+        assert [(await client.post("/api/items")).status_code for _ in range(2)] == [200, 429]
+        assert (await client.get("/public")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_method_then_path_then_predicate(store: Store) -> None:
+    asked: list[str] = []
+
+    async def only_flagged(connection: HTTPConnection) -> bool:
+        asked.append(f"{connection.scope['method']} {connection.url.path}")
+        return connection.headers.get("x-flag") == "1"
+
+    throttle = HTTPThrottle("mw", "1/min", store=store)
+    rule = MiddlewareThrottle(throttle, path="/api/", methods=["GET"], predicate=only_flagged)
+    async with http(app_behind(rule)) as client:
+        await client.post("/api/items", headers={"x-flag": "1"})  # the method excludes
+        await client.get("/public", headers={"x-flag": "1"})  # the path excludes
+        assert asked == []  # the predicate was never asked
+        assert (await client.get("/api/items")).status_code == 200  # the predicate excludes
+        assert asked == ["GET /api/items"]
+        assert await remaining(throttle) == 1
+        flagged = [(await client.get("/api/items", headers={"x-flag": "1"})).status_code]
+        flagged.append((await client.get("/api/items", headers={"x-flag": "1"})).status_code)
+        assert flagged == [200, 429]
+
+
+@pytest.mark.asyncio
+async def test_the_middleware_store_serves_its_throttles_and_the_endpoints(
+    store: Store,
+) -> None:
+    rule = MiddlewareThrottle(HTTPThrottle("mw", "5/s"), path="/api/")
+    endpoint_throttle = HTTPThrottle("endpoint", "1/s")
+    app = app_behind(rule, store=store)
+
+    @app.get("/limited", dependencies=[Depends(endpoint_throttle)])
+    async def limited() -> str:
+        return "limited"
+
+    async with http(app) as client:
+        assert (await client.get("/api/items")).status_code == 200
+        assert await remaining(HTTPThrottle("mw", "5/s", store=store)) == 4
+        # No rule matches /limited: the endpoint's throttle still finds the store.
+        assert [(await client.get("/limited")).status_code for _ in range(2)] == [200, 429]
+
+
+def test_websockets_pass_through_unthrottled_but_get_the_store(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    rule = MiddlewareThrottle(HTTPThrottle("mw", "1/min"), path="/api/")
+    socket_throttle = WebSocketThrottle("ws", "2/min")  # no store: the middleware's
+
+    @contextlib.asynccontextmanager
+    async def open_only(app: object) -> AsyncIterator[None]:
+        # Opens and closes the store in the app's loop, without making it a default.
+        await store.initialize()
+        yield
+        await store.close()
+
+    app = FastAPI(lifespan=open_only)
+
+    @app.websocket("/api/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await socket_throttle(websocket)
+        await websocket.send_text("dropped" if is_throttled(websocket) else "hello")
+        await websocket.close()
+
+    app.add_middleware(ThrottleMiddleware, middleware_throttles=[rule], store=store)
+    with TestClient(app) as client:
+        for _ in range(2):
+            with client.websocket_connect("/api/ws") as socket:
+                assert socket.receive_text() == "hello"
+        with client.websocket_connect("/api/ws") as socket:
+            assert socket.receive_json()["type"] == "rate_limit"
+            assert socket.receive_text() == "dropped"
+        # The HTTP rule was never charged by the sockets.
+        assert [client.get("/api/nothing").status_code for _ in range(2)] == [404, 429]
+
+
+def test_bad_rules_are_refused() -> None:
+    throttle = HTTPThrottle("mw", "1/s")
+    with pytest.raises(ConfigurationError, match="path pattern"):
+        MiddlewareThrottle(throttle, path="/api/(")
+    with pytest.raises(ConfigurationError):
+        MiddlewareThrottle("not a throttle")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        ThrottleMiddleware(FastAPI(), middleware_throttles=[throttle])  # type: ignore[list-item]

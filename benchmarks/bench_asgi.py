@@ -10,8 +10,10 @@ A route with a no-op dependency is measured too: what FastAPI itself charges for
 any ``Depends`` (solving a sub-dependency re-reads the query, headers and cookies),
 which no limiter can avoid; the rest of the added time is ratescript's.
 
-``--headers`` also measures a throttle sending the rate-limit headers on every
-response, and ``--middleware`` the same throttle applied by ``ThrottleMiddleware``.
+``@throttled(throttle)`` on the same route is measured too (it asks FastAPI for the
+request, not for a dependency); ``--headers`` also measures a throttle sending the
+rate-limit headers on every response, and ``--middleware`` the same throttle applied
+by ``ThrottleMiddleware``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from ratescript import HTTPThrottle
+from ratescript import HTTPThrottle, throttled
 from ratescript.asgi import MiddlewareThrottle, ThrottleMiddleware
 from ratescript.stores.memory import InMemoryStore
 
@@ -67,6 +69,12 @@ def build_app(store: InMemoryStore, headers: bool) -> FastAPI:
     throttle = HTTPThrottle(
         "bench", "1000000000/h", store=store, rate_limit_headers="ietf" if headers else None
     )
+    decorated_throttle = HTTPThrottle(
+        "bench-decorated",
+        "1000000000/h",
+        store=store,
+        rate_limit_headers="ietf" if headers else None,
+    )
     app = FastAPI()
 
     @app.get("/plain")
@@ -74,7 +82,12 @@ def build_app(store: InMemoryStore, headers: bool) -> FastAPI:
         return {"ok": True}
 
     @app.get("/throttled", dependencies=[Depends(throttle)])
-    async def throttled() -> dict[str, bool]:
+    async def depends() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/decorated")
+    @throttled(decorated_throttle)
+    async def decorated() -> dict[str, bool]:
         return {"ok": True}
 
     async def nothing() -> None:
@@ -127,6 +140,13 @@ async def main(rounds: int, count: int, headers: bool, middleware: bool) -> None
     await compare(
         "Depends(throttle)",
         asgi_call(app, "/throttled"),
+        asgi_call(app, "/plain"),
+        rounds,
+        count,
+    )
+    await compare(
+        "@throttled(throttle)",
+        asgi_call(app, "/decorated"),
         asgi_call(app, "/plain"),
         rounds,
         count,

@@ -121,6 +121,22 @@ class _Charged:
         self.charge = charge
 
 
+def _dependency_signature(connection_type: type[Any], headers: bool) -> inspect.Signature:
+    """What FastAPI sees of ``Depends(throttle)``: the connection, and the response when
+    rate-limit headers go on every response (FastAPI merges its headers into the reply).
+    """
+    parameters = [
+        inspect.Parameter(
+            "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=connection_type
+        )
+    ]
+    if headers:
+        parameters.append(
+            inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+        )
+    return inspect.Signature(parameters)
+
+
 class _Stat:
     """``throttle.stat``: callable directly and as ``Depends(throttle.stat)``."""
 
@@ -224,20 +240,9 @@ class Throttle:
         self._key_suffix = ":" + _safe(uid)
         self._keys: dict[str, str] = {}
         self.stat = _Stat(self)
-        # What FastAPI sees of ``Depends(throttle)``: the connection, plus the response
-        # when headers go on every response (FastAPI merges its headers into the reply).
-        parameters = [
-            inspect.Parameter(
-                "connection",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=self.connection_type,
-            )
-        ]
-        if self.rate_limit_headers:
-            parameters.append(
-                inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
-            )
-        self.__signature__ = inspect.Signature(parameters)
+        self.__signature__ = _dependency_signature(
+            self.connection_type, bool(self.rate_limit_headers)
+        )
         # The common case prepared once — a fixed, limited rate and cost, the peer
         # address as identity, a strategy with one key and the usual hit — so a request
         # runs the script without re-deriving its arguments.
@@ -273,41 +278,43 @@ class Throttle:
 
         ``response`` (injected by ``Depends``) receives the rate-limit headers.
         """
-        prepared = self._prepared
-        if prepared is not None and cost is None and context is None:
-            # The common case, flat: the peer's key and the prepared script and arguments.
-            scope = connection.scope
-            client = scope.get("client")
-            identity = client[0] if client and client[0] else ANONYMOUS
-            key = self._keys.get(identity) or self.key_for(identity)
-            store = self.store
-            if store is None:  # (not `or`: an empty InMemoryStore is falsy)
-                store = self.store_for(connection)
-            breaker = _breaker(self, store)
-            try:
-                if breaker is not None:
-                    _check_circuit(breaker, store)
-                decision = await store.run(prepared[0], (key,), prepared[1])
-                if breaker is not None:
-                    breaker.record_success()
-            except Exception as exc:
-                charged = self._prepared_charge(store, key)
-                await _act(
-                    connection,
-                    [(store, [charged], await _on_failure(exc, connection, store, [charged]))],
-                    None,
-                    response,
-                )
-                return connection
-            if decision.allowed and self.rate_limit_headers is None:
-                if _THROTTLED_FLAG in scope:
-                    scope[_THROTTLED_FLAG] = False
-                return connection
-            charged = self._prepared_charge(store, key)
-            await _act(connection, [(store, [charged], [decision])], None, response)
-            return connection
-        await _enforce((self,), connection, cost, context, response)
+        if self._prepared is not None and cost is None and context is None:
+            await self._fast(connection, response)
+        else:
+            await _enforce((self,), connection, cost, context, response)
         return connection
+
+    async def _fast(self, connection: Any, response: Response | None) -> dict[str, str]:
+        """The common case, flat: the peer's key and the prepared script and arguments.
+
+        Returns the rate-limit headers to send, like ``_enforce``.
+        """
+        prepared = self._prepared
+        assert prepared is not None
+        scope = connection.scope
+        client = scope.get("client")
+        identity = client[0] if client and client[0] else ANONYMOUS
+        key = self._keys.get(identity) or self.key_for(identity)
+        store = self.store
+        if store is None:  # (not `or`: an empty InMemoryStore is falsy)
+            store = self.store_for(connection)
+        breaker = _breaker(self, store)
+        try:
+            if breaker is not None:
+                _check_circuit(breaker, store)
+            decision = await store.run(prepared[0], (key,), prepared[1])
+            if breaker is not None:
+                breaker.record_success()
+        except Exception as exc:
+            charged = self._prepared_charge(store, key)
+            outcome = await _on_failure(exc, connection, store, [charged])
+            return await _act(connection, [(store, [charged], outcome)], None, response)
+        if decision.allowed and self.rate_limit_headers is None:
+            if _THROTTLED_FLAG in scope:
+                scope[_THROTTLED_FLAG] = False
+            return {}
+        charged = self._prepared_charge(store, key)
+        return await _act(connection, [(store, [charged], [decision])], None, response)
 
     hit = __call__
 
@@ -494,16 +501,9 @@ class ThrottleGroup:
             if not isinstance(throttle, Throttle):
                 raise ConfigurationError(f"not a throttle: {throttle!r}")
         self.throttles = throttles
-        parameters = [
-            inspect.Parameter(
-                "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
-            )
-        ]
-        if any(throttle.rate_limit_headers for throttle in throttles):
-            parameters.append(
-                inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
-            )
-        self.__signature__ = inspect.Signature(parameters)
+        self.__signature__ = _dependency_signature(
+            HTTPConnection, any(throttle.rate_limit_headers for throttle in throttles)
+        )
 
     async def __call__(
         self,
@@ -535,6 +535,8 @@ async def _enforce(
     of the throttles that ask for them.
     """
     if len(throttles) == 1:
+        if throttles[0]._prepared is not None and cost is None and context is None:
+            return await throttles[0]._fast(connection, response)
         # One throttle: one throttle, one strategy call, no lists.
         throttle = throttles[0]
         one = await throttle._charged(connection, cost, context)

@@ -62,7 +62,8 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl.codec import encode_written
+from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, encode_written
+from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value, hash_tag
@@ -86,6 +87,7 @@ _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timesta
 _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
+_LOGS_KEPT = 1024  # decoded logs remembered per store (see MemcachedStore._logs)
 
 
 def memcached_key(name: str) -> bytes:
@@ -440,6 +442,10 @@ class MemcachedStore(Store):
         self._track_keys = track_keys
         self._max_retries = max_retries
         self._queues: dict[str, _Queue] = {}
+        # The last log this process wrote at each key, by its bytes: decoding is a pure
+        # function of the bytes, and a busy key usually reads back what we just wrote,
+        # so a thousand-entry log is not parsed again (it was most of a decision).
+        self._logs: dict[bytes, tuple[bytes, DecodedLog]] = {}
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
@@ -539,7 +545,12 @@ class MemcachedStore(Store):
             item = found.get(key)
             if item is not None and item[1] == 0:
                 raise self._cas_disabled(operation)
-            values.append(None if item is None else codec.decode(name, item[0]))
+            if item is None:
+                values.append(None)
+            elif codec.kind is KeyKind.LOG:
+                values.append(self._decoded_log(codec, name, key, item[0]))
+            else:
+                values.append(codec.decode(name, item[0]))
         try:
             result = script.compute(self.clock(), *values, *args)
         except (ArithmeticError, ValueError) as exc:
@@ -558,13 +569,29 @@ class MemcachedStore(Store):
             if value is DELETE:
                 done = await self._delete(wire_keys[index], None if landed else cas)
             else:
-                data = encode_written(script.codecs[index], value, values[index])
+                codec = script.codecs[index]
+                data = encode_written(codec, value, values[index])
                 exptime = memcached_exptime(writes[2 * index + 1], time.time())
                 done = await self._store(wire_keys[index], data, exptime, cas, force=landed)
+                if done and codec.kind is KeyKind.LOG:
+                    self._remember_log(wire_keys[index], data, value)
             if not done:
                 return None
             landed = True
         return script.decision(result)
+
+    def _decoded_log(self, codec: KeyCodec, name: str, key: bytes, raw: bytes) -> Any:
+        known = self._logs.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]  # scripts copy a log before changing it: safe to share
+        return codec.decode(name, raw)
+
+    def _remember_log(self, key: bytes, data: bytes, entries: list[tuple[float, float]]) -> None:
+        if len(self._logs) >= _LOGS_KEPT:
+            self._logs.clear()
+        log = DecodedLog(entries)
+        log.items = data.split(b",") if data else []
+        self._logs[key] = (data, log)
 
     async def _store(
         self, key: bytes, data: bytes, exptime: int, cas: int | None, *, force: bool = False

@@ -393,6 +393,23 @@ async def test_a_key_deleted_behind_our_back_starts_fresh(
 
 
 @pytest.mark.asyncio
+async def test_a_log_written_by_another_client_is_read_afresh(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    """The store keeps the logs it wrote decoded; different bytes are decoded again."""
+    args = (3.0, HOUR_MS, 1.0)
+    for remaining in (2.0, 1.0):  # the second read finds the bytes the first wrote
+        assert (await store.run(sliding_log, ["k"], args)).remaining == remaining
+    full = b"%.17g:3" % (store.clock() + HOUR_MS)  # another client filled the window
+    key = wire_key(store, "k")
+    stored = await raw(memcached_url, b"set %s 0 0 %d\r\n%s\r\n" % (key, len(full), full))
+    assert stored == b"STORED\r\n"
+    assert not (await store.run(sliding_log, ["k"], args)).allowed
+    await raw(memcached_url, b"delete %s\r\n" % key)
+    assert (await store.run(sliding_log, ["k"], args)).remaining == 2.0
+
+
+@pytest.mark.asyncio
 async def test_a_server_that_never_answers_times_out(silent_port: int) -> None:
     timeout = 0.3
     store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)

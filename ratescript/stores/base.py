@@ -61,12 +61,15 @@ def hash_tag(key: str) -> str | None:
 def script_key_names(keys: Sequence[str]) -> list[str]:
     """The logical names of a script's keys: several keys share the first key's hash tag.
 
-    A single key is used as given. With several, each key not already tagged like the
-    first is prefixed with ``{tag}:``, the tag being the first key's own or the first
-    key itself, so every key of one script lands in one Redis Cluster slot.
+    A single key (even given several times) is used as given. With several, each key
+    not already tagged like the first is prefixed with ``{tag}:``, the tag being the
+    first key's own or the first key itself, so every key of one script lands in one
+    Redis Cluster slot.
     """
-    if len(keys) == 1:
-        return [keys[0]]
+    if len(keys) == 1 or all(key == keys[0] for key in keys):
+        # One key, perhaps given again (a script composed with itself, as ``stat``
+        # does): stored under its own name, as when it is alone.
+        return list(keys)
     tag = hash_tag(keys[0]) or keys[0]
     marker = "{" + tag + "}"
     return [key if hash_tag(key) == tag else f"{marker}:{key}" for key in keys]

@@ -58,9 +58,16 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     reduction: float, recovery: float, floor_ratio: float, cost: float,
 ):  # fmt: skip
     now = now_ms()
-    s = state.get(default=LoadWindow(floor(now / period_ms), 0, 1))
+    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
+    # round to the neighbouring k when the period is not a whole number of ms.
+    index = floor(now / period_ms)
+    if index * period_ms > now:
+        index -= 1
+    elif (index + 1) * period_ms <= now:
+        index += 1
+    s = state.get(default=LoadWindow(index, 0, 1))
     # A clock that steps back stays in the stored window.
-    current = max(floor(now / period_ms), s.window)
+    current = max(index, s.window)
     ahead = current - s.window
     # The factor of the window after the stored one, from how hot the stored one ran.
     after = min(1, s.factor + recovery)
@@ -73,7 +80,7 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
         used = 0
     effective = limit * factor
     start = current * period_ms
-    end = start + period_ms
+    end = (current + 1) * period_ms
     if cost > limit:
         return deny(
             wait_ms=period_ms, remaining=max(0, effective - used), reset_ms=end - now,

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ratescript.decision import NO_METADATA, Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
+from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
 
@@ -43,7 +44,9 @@ class StrategyStat(Generic[MetadataT]):
 
     ``hits_remaining`` is what the strategy would still admit now; ``wait_ms`` how long
     until a hit of cost 1 would be admitted (0 if now); ``metadata`` the strategy's
-    own typed figures (see each strategy's ``...StatMetadata``).
+    own typed figures (see each strategy's ``...StatMetadata``): the key's state as it
+    stands, and the figures that describe a hit (``hit_metadata``: ``exceeds_capacity``,
+    GCRA's ``conformant``, ...) for a hit of cost 1.
     """
 
     key: str
@@ -63,6 +66,9 @@ class Strategy(abc.ABC, Generic[MetadataT]):
 
     #: The DSL script a hit runs (its read-only twin serves ``stat``).
     script: ClassVar[Script]
+    #: Metadata that describes a hit rather than the key's state: ``stat`` reports it
+    #: for a hit of cost 1, and everything else as the key stands.
+    hit_metadata: ClassVar[frozenset[str]] = frozenset({"exceeds_capacity"})
 
     def keys(self, key: str, context: Mapping[str, Any] | None) -> Sequence[str]:
         """The script's keys for a throttle key; several keys share its hash tag."""
@@ -111,13 +117,26 @@ class Strategy(abc.ABC, Generic[MetadataT]):
         rate = _rate(rate)
         if rate.unlimited:
             return StrategyStat(key, rate, math.inf, 0.0, self.stat_metadata(_UNLIMITED))
-        seen = await store.run(
-            self.script.readonly, self.keys(key, context), self.arguments(rate, 1.0, context)
+        # One script, one round trip: the read-only twin looking with cost 0 says where
+        # the key stands (its remaining and metadata describe the state as it is, not
+        # as a hit would leave it), the twin with cost 1 whether and when a hit fits.
+        keys = list(self.keys(key, context))
+        twin = self.script.readonly
+        both = await store.run(
+            compose_all(twin, twin),
+            keys + keys,
+            [*self.arguments(rate, 0.0, context), *self.arguments(rate, 1.0, context)],
         )
-        # An admitted look reports what would remain after the hit; give it back.
-        remaining = seen.remaining + 1.0 if seen.allowed else seen.remaining
-        wait = 0.0 if seen.allowed else seen.wait_ms
-        return StrategyStat(key, rate, remaining, wait, self.stat_metadata(seen))
+        numbers = both.metadata
+        fits = numbers["1__allowed"] == 1.0
+        wait = 0.0 if fits else numbers["1__wait"]
+        # The state from the look with cost 0; what describes a hit, from the one with cost 1.
+        own = {
+            name: numbers[("1_" if name in self.hit_metadata else "0_") + name]
+            for name in self.script.metadata_names
+        }
+        now = Decision(True, 0.0, numbers["0__remaining"], numbers["0__reset"], own)
+        return StrategyStat(key, rate, now.remaining, wait, self.stat_metadata(now))
 
     def stat_metadata(self, decision: Decision) -> MetadataT:
         """The typed metadata of a decision (by default, the script's metadata as is)."""

@@ -133,6 +133,8 @@ class CostBasedTokenBucketStrategy(Strategy[CostBasedTokenBucketStatMetadata]):
     average_window: float = 100
     min_refill_rate: float = 0.5
     script = cost_based_token_bucket
+    # The average (and so the refill) a hit would leave depends on that hit's cost.
+    hit_metadata = frozenset({"average_cost", "effective_refill_rate_per_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
         if self.burst_size is not None and not (

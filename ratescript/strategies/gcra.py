@@ -32,12 +32,14 @@ class GCRAStatMetadata(TypedDict):
 def gcra(tat: Key[float], interval: float, tolerance: float, cost: float):  # type: ignore[no-untyped-def]
     now = now_ms()
     stored = tat.get(default=now)
+    # A TAT in the past is a drained bucket, the same as a key that expired (or was
+    # evicted): report and decide from ``start`` so expiry never shows.
     start = max(stored, now)
     room = max(0, floor((tolerance + interval - (start - now)) / interval))
     if cost * interval > tolerance + interval:
         return deny(
             wait_ms=tolerance + interval, remaining=room,
-            reset_ms=start - now, tat_ms=stored, emission_interval_ms=interval, conformant=0,
+            reset_ms=start - now, tat_ms=start, emission_interval_ms=interval, conformant=0,
             exceeds_capacity=1,
         )  # fmt: skip
     allow_at = stored + cost * interval - interval - tolerance
@@ -51,7 +53,7 @@ def gcra(tat: Key[float], interval: float, tolerance: float, cost: float):  # ty
         )  # fmt: skip
     return deny(
         wait_ms=allow_at - now, remaining=room,
-        reset_ms=start - now, tat_ms=stored, emission_interval_ms=interval, conformant=0,
+        reset_ms=start - now, tat_ms=start, emission_interval_ms=interval, conformant=0,
         exceeds_capacity=0,
     )  # fmt: skip
 
@@ -66,6 +68,7 @@ class GCRAStrategy(Strategy[GCRAStatMetadata]):
 
     burst_tolerance_ms: float = 0.0
     script = gcra
+    hit_metadata = frozenset({"conformant", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
         if not self.burst_tolerance_ms >= 0:

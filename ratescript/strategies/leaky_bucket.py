@@ -134,6 +134,7 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
 
     max_queue: float | None = None
     script = leaky_bucket_queue
+    hit_metadata = frozenset({"delay_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
         if self.max_queue is not None and not self.max_queue > 0:

@@ -61,10 +61,17 @@ def quota_with_rollover(  # type: ignore[no-untyped-def]
     cost: float,
 ):  # fmt: skip
     now = now_ms()
+    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
+    # round to the neighbouring k when the period is not a whole number of ms.
+    index = floor(now / period_ms)
+    if index * period_ms > now:
+        index -= 1
+    elif (index + 1) * period_ms <= now:
+        index += 1
     # A missing key is a key idle for more than a period: the full rollover, no usage.
-    q = quota.get(default=Quota(floor(now / period_ms) - 2, 0, 0))
+    q = quota.get(default=Quota(index - 2, 0, 0))
     # A clock that steps back stays in the stored period.
-    current = max(floor(now / period_ms), q.period)
+    current = max(index, q.period)
     full = min(cap, percentage * limit)
     used = q.used
     rollover = q.rollover
@@ -76,7 +83,7 @@ def quota_with_rollover(  # type: ignore[no-untyped-def]
         used = 0
     effective = limit + rollover
     start = current * period_ms
-    end = start + period_ms
+    end = (current + 1) * period_ms
     if cost > limit + full:
         return deny(
             wait_ms=period_ms, remaining=max(0, effective - used), reset_ms=end - now,

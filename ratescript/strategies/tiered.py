@@ -93,8 +93,15 @@ def tiered_window(  # type: ignore[no-untyped-def]
     window: Key[Window], limit: float, multiplier: float, period_ms: float, cost: float
 ):
     now = now_ms()
-    start = floor(now / period_ms) * period_ms
-    end = start + period_ms
+    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
+    # round to the neighbouring k when the period is not a whole number of ms.
+    index = floor(now / period_ms)
+    if index * period_ms > now:
+        index -= 1
+    elif (index + 1) * period_ms <= now:
+        index += 1
+    start = index * period_ms
+    end = (index + 1) * period_ms
     w = window.get(default=Window(start, 0))
     used = w.count if w.start == start else 0
     if cost > limit:

@@ -70,6 +70,16 @@ class TimeOfDayStatMetadata(TypedDict):
     exceeds_capacity: float
 
 
+def _window_index(at: float, period_ms: float) -> float:
+    """The index of the window holding ``at``, computed exactly as the script does."""
+    index = lua_floor(at / period_ms)
+    if index * period_ms > at:
+        index -= 1
+    elif (index + 1) * period_ms <= at:
+        index += 1
+    return index
+
+
 @script
 def time_of_day(  # type: ignore[no-untyped-def]
     window: Key[Window], period_ms: float, offset_ms: float, peak: float, cost: float,
@@ -80,8 +90,15 @@ def time_of_day(  # type: ignore[no-untyped-def]
     limit_20: float, limit_21: float, limit_22: float, limit_23: float,
 ):  # fmt: skip
     now = now_ms()
-    start = floor(now / period_ms) * period_ms
-    end = start + period_ms
+    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
+    # round to the neighbouring k when the period is not a whole number of ms.
+    index = floor(now / period_ms)
+    if index * period_ms > now:
+        index -= 1
+    elif (index + 1) * period_ms <= now:
+        index += 1
+    start = index * period_ms
+    end = (index + 1) * period_ms
     w = window.get(default=Window(start, 0))
     used = w.count if w.start == start else 0
     local = now + offset_ms
@@ -223,14 +240,14 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
         """
         now = float(metadata["clock_ms"])
         used = float(metadata["current_count"])
-        start = float(metadata["window_start_ms"])
         period = float(rate.expire)
-        end = start + period
+        window = _window_index(now, period)  # the script's window: start = window·period
+        end = (window + 1) * period
         limits = _hourly_limits(float(rate.limit), self.hourly_multipliers)
         offset = self.offset_ms
 
         def fits(at: float) -> bool:
-            count = used if lua_floor(at / period) * period == start else 0.0
+            count = used if _window_index(at, period) == window else 0.0
             return count + cost <= limits[self._hour(at)]
 
         def boundaries(after: float, until: float) -> list[float]:

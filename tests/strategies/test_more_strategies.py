@@ -1036,8 +1036,8 @@ async def test_expensive_hits_slow_the_refill_until_the_bucket_is_full() -> None
     # ...and a bucket that has refilled completely forgets the average.
     clock.now += 11 * 4096 * 2.3125 + 1
     seen = await strategy.stat("k", rate, store)
-    # (stat reports the bucket as a hit of cost 1 would leave it)
-    assert seen.metadata["average_cost"] == 1 and seen.metadata["tokens"] == 15
+    # (stat: the bucket as it stands; the average as a hit of cost 1 would leave it)
+    assert seen.metadata["average_cost"] == 1 and seen.metadata["tokens"] == 16
 
 
 # --- concurrency ----------------------------------------------------------------------------------

@@ -98,8 +98,18 @@ async def asgi_latency(
     rows: list[dict[str, Any]] = []
     subjects = []
     async with contextlib.AsyncExitStack() as stack:
-        for adapter in [*adapters, None]:
+        # ratescript's other integrations ride along as extra rows (not judged).
+        variants: list[tuple[Adapter | None, str]] = [(adapter, "depends") for adapter in adapters]
+        variants += [
+            (adapter, style)
+            for adapter in adapters
+            if adapter.name == "ratescript"
+            for style in getattr(adapter, "STYLES", ())[1:]
+        ]
+        for adapter, style in [*variants, (None, "depends")]:
             name = adapter.name if adapter is not None else NOOP
+            if style != "depends":
+                name = f"{name} ({'@throttled' if style == 'decorator' else 'middleware'})"
             strategy = adapter.fastapi_strategy() if adapter is not None else ""
             row: dict[str, Any] = {"library": name, "strategy": strategy}
             rows.append(row)
@@ -110,6 +120,8 @@ async def asgi_latency(
             try:
                 if adapter is None:
                     app = noop_app()
+                elif style != "depends":
+                    app = adapter.fastapi_app("memory", servers, RATE, style)  # type: ignore[call-arg]
                 else:
                     app = adapter.fastapi_app("memory", servers, RATE)
                 await stack.enter_async_context(app.router.lifespan_context(app))

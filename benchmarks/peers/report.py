@@ -335,7 +335,10 @@ throttle (the library's default strategy, its in-process store, 1,000,000 per ho
 ratescript `Depends(HTTPThrottle(...))`, traffik `Depends(HTTPThrottle(...))`, slowapi
 `@limiter.limit(...)`, fastapi-limiter `Depends(RateLimiter(limiter=Limiter(Rate(...))))`.
 `Depends(no-op)` is FastAPI's own price for a dependency taking the request: a floor
-for every `Depends`-based throttle.
+for every `Depends`-based throttle. The rows "ratescript (@throttled)" and "ratescript
+(middleware)" are the same throttle put on the route by `@throttled(throttle)` (which
+asks FastAPI for the request, not for a dependency) and by `ThrottleMiddleware`; the
+targets judge the `Depends` row.
 """
     ]
     if "asgi" in results:

@@ -92,6 +92,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                     profile=("fastapi", "") if label == "ASGI" else None,
                 )
             )
+    # Like for like: slowapi's throttle is a decorator, so is ``@throttled``.
+    rows = {row["library"]: row for row in results.get("asgi", [])}
+    decorated = float(rows.get("ratescript (@throttled)", {}).get("added_median_us", math.nan))
+    slowapi = float(rows.get("slowapi", {}).get("added_median_us", math.nan))
+    if not (math.isnan(decorated) or math.isnan(slowapi)):
+        ratio = slowapi / decorated if decorated > 0 and slowapi > 0 else math.nan
+        lines.append(
+            _line(
+                "FastAPI added latency (ASGI, decorator against decorator) ≤ ⅓ of slowapi's",
+                f"slowapi {slowapi:.1f} µs / ratescript @throttled {decorated:.1f} µs",
+                ratio,
+                3.0,
+                None if math.isnan(ratio) else ratio >= 3.0,
+            )
+        )
     cases: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in results.get("contention", []):
         case = (row["processes"], row["concurrency"], row["store"], row["strategy"])

@@ -69,10 +69,16 @@ class RatescriptAdapter(Adapter):
 
         return Decider(hit, the_store.close)
 
-    def fastapi_app(self, store: str, servers: Servers, rate: RateSpec) -> Any:
+    #: The ways to put one throttle on a route, besides ``Depends`` (the judged one).
+    STYLES = ("depends", "decorator", "middleware")
+
+    def fastapi_app(
+        self, store: str, servers: Servers, rate: RateSpec, style: str = "depends"
+    ) -> Any:
         from fastapi import Depends, FastAPI
 
-        from ratescript import HTTPThrottle
+        from ratescript import HTTPThrottle, throttled
+        from ratescript.asgi import MiddlewareThrottle, ThrottleMiddleware
         from ratescript.rates import Rate
 
         the_store = self._store(store, servers, None)
@@ -83,8 +89,27 @@ class RatescriptAdapter(Adapter):
         async def plain() -> dict[str, bool]:
             return {"ok": True}
 
-        @app.get("/throttled", dependencies=[Depends(throttle)])
-        async def throttled() -> dict[str, bool]:
-            return {"ok": True}
+        if style == "depends":
 
+            @app.get("/throttled", dependencies=[Depends(throttle)])
+            async def limited() -> dict[str, bool]:
+                return {"ok": True}
+
+        elif style == "decorator":
+
+            @app.get("/throttled")
+            @throttled(throttle)
+            async def decorated() -> dict[str, bool]:
+                return {"ok": True}
+
+        else:
+
+            @app.get("/throttled")
+            async def unmarked() -> dict[str, bool]:
+                return {"ok": True}
+
+            app.add_middleware(
+                ThrottleMiddleware,
+                middleware_throttles=[MiddlewareThrottle(throttle, path="/throttled")],
+            )
         return app

@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 
 from ratescript import HTTPThrottle
 from ratescript.stores import InMemoryStore
-from ratescript.strategies import StrategyStat, TokenBucketStrategy
+from ratescript.strategies import StrategyStat, TokenBucketStatMetadata, TokenBucketStrategy
 
 store = InMemoryStore(namespace="stats-example")
 app = FastAPI(lifespan=store.lifespan)
@@ -37,9 +37,12 @@ async def data() -> dict[str, str]:
 
 
 @app.get("/quota")
-async def quota(stat: StrategyStat[Any] = Depends(api.stat)) -> dict[str, Any]:
+async def quota(
+    stat: StrategyStat[TokenBucketStatMetadata] = Depends(api.stat),
+) -> dict[str, Any]:
     return {
         "limit": stat.rate.limit,
         "remaining": stat.hits_remaining,
         "wait_ms": stat.wait_ms,
+        "tokens": stat.metadata["tokens"],  # the bucket as it stands
     }

@@ -237,7 +237,7 @@ async def test_stats_and_headers() -> None:
         assert first.headers["x-ratelimit-remaining"] == "9"
         quotas = [(await client.get("/quota")).json() for _ in range(3)]
         assert [q["remaining"] for q in quotas] == [9, 9, 9]  # looking is free
-        assert quotas[0] == {"limit": 10, "remaining": 9, "wait_ms": 0}
+        assert quotas[0] == {"limit": 10, "remaining": 9, "wait_ms": 0, "tokens": 9}
         assert await statuses(client, "GET", "/data", 10) == [200] * 9 + [429]
         throttled = await client.get("/data")
         assert throttled.status_code == 429

@@ -19,6 +19,8 @@ MODULES = [
     "ratescript.asgi",
     "ratescript.asgi.errors",
     "ratescript.asgi.throttles",
+    "ratescript.asgi.types",
+    "ratescript.asgi.enforce",
 ]
 
 

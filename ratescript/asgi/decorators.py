@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from ratescript.asgi.throttles import Throttle, ThrottleGroup, _enforce
+from ratescript.asgi.enforce import enforce
+from ratescript.asgi.throttles import Throttle, ThrottleGroup
 from ratescript.exceptions import ConfigurationError
 
 __all__ = ["throttled"]
@@ -56,7 +57,7 @@ def throttled(*throttles: Throttle) -> Callable[[EndpointT], EndpointT]:
                     raise ConfigurationError(
                         f"@throttled endpoint {endpoint.__name__} got no request or websocket"
                     )
-            headers = await _enforce(group.throttles, connection, None, None, response)
+            headers = await enforce(group.throttles, connection, None, None, response)
             result = await endpoint(*args, **kwargs)
             # FastAPI ignores its injected response's headers when the endpoint returns
             # a Response of its own, and Starlette has none: put them on the result.

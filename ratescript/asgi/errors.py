@@ -37,7 +37,7 @@ from typing import Final, Literal
 
 from starlette.requests import HTTPConnection
 
-from ratescript.asgi.throttles import ErrorHandler, ExceptionInfo
+from ratescript.asgi.types import ErrorHandler, ExceptionInfo
 from ratescript.exceptions import ConfigurationError, StoreError
 from ratescript.stores.base import Store
 

@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle, _enforce
+from ratescript.asgi.enforce import enforce
+from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
@@ -101,7 +102,7 @@ class ThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            headers = await _enforce(throttles, connection, None, None, None)
+            headers = await enforce(throttles, connection, None, None, None)
         except HTTPException as exc:
             response = JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers

@@ -18,24 +18,42 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Literal, TypedDict
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
-from starlette.exceptions import HTTPException, WebSocketException
+from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
-from ratescript.asgi.headers import HeaderStyle, check_style, limit_headers
+from ratescript.asgi.enforce import (
+    THROTTLED_FLAG,
+    Charged,
+    act,
+    breaker_of,
+    check_circuit,
+    enforce,
+    on_failure,
+)
+from ratescript.asgi.headers import HeaderStyle, check_style
 from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
+from ratescript.asgi.types import (
+    Context,
+    CostFunc,
+    ErrorHandler,
+    ExceptionInfo,
+    OnError,
+    RateFunc,
+    ThrottledHandler,
+)
 from ratescript.decision import Decision
-from ratescript.exceptions import ConfigurationError, ConnectionThrottled, StoreConnectionError
+from ratescript.exceptions import ConfigurationError, ConnectionThrottled
 from ratescript.rates import Rate
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store, current_store, default_store
 from ratescript.strategies.base import Strategy, StrategyStat
-from ratescript.strategies.composition import Charge, hit_all, part_decision
+from ratescript.strategies.composition import Charge
 from ratescript.strategies.fixed_window import FixedWindowStrategy
 
 __all__ = [
@@ -52,42 +70,7 @@ __all__ = [
     "is_throttled",
 ]
 
-Context = Mapping[str, Any]
-#: A rate chosen per connection: ``(connection, context) -> Rate | str`` (or awaitable).
-RateFunc = Callable[[HTTPConnection, Context | None], Rate | str | Awaitable[Rate | str]]
-#: A cost chosen per connection: ``(connection, context) -> number`` (or awaitable).
-CostFunc = Callable[[HTTPConnection, Context | None], float | Awaitable[float]]
-#: Runs when a hit is rejected: ``(connection, wait_ms, throttle, context)``.
-ThrottledHandler = Callable[[Any, float, "Throttle", dict[str, Any]], Awaitable[Any]]
-
-
-class ExceptionInfo(TypedDict):
-    """What an error handler is told about a failed check.
-
-    ``attempt(store)`` runs the very same check again — same keys, rates and costs —
-    on ``store`` (``None``: the store that failed) and returns its wait in ms (0 when
-    admitted); retries and fallbacks are built on it.
-    """
-
-    exception: BaseException
-    connection: HTTPConnection
-    cost: float
-    rate: Rate
-    context: Context | None
-    store: Store
-    throttle: Throttle
-    attempt: Callable[[Store | None], Awaitable[float]]
-
-
-#: A failure handler: ``(connection, exc_info) -> wait_ms`` (0 admits the hit).
-ErrorHandler = Callable[[HTTPConnection, ExceptionInfo], Awaitable[float]]
-#: A failure policy: fail open, fail closed, re-raise, or a handler.
-OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
-
 _POLICIES = ("allow", "throttle", "raise")
-#: The wait of ``on_error="throttle"`` when the throttle sets no ``min_wait_period``.
-DEFAULT_ERROR_WAIT_MS: Final = 1000.0
-_THROTTLED_FLAG: Final = "ratescript.throttled"
 _IDS_CACHE: Final = "ratescript.identifiers"
 #: Where ``ThrottleMiddleware(store=...)`` leaves its store in the scope.
 MIDDLEWARE_STORE: Final = "ratescript.store"
@@ -103,22 +86,11 @@ def _safe(text: str) -> str:
 
 def is_throttled(connection: HTTPConnection) -> bool:
     """Whether the last check of ``connection`` (e.g. this WebSocket message) was rejected."""
-    return bool(connection.scope.get(_THROTTLED_FLAG, False))
+    return bool(connection.scope.get(THROTTLED_FLAG, False))
 
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-class _Charged:
-    """One throttle's part of a check, resolved for one connection."""
-
-    __slots__ = ("charge", "store", "throttle")
-
-    def __init__(self, throttle: Throttle, store: Store, charge: Charge) -> None:
-        self.throttle = throttle
-        self.store = store
-        self.charge = charge
 
 
 def _dependency_signature(connection_type: type[Any], headers: bool) -> inspect.Signature:
@@ -281,13 +253,13 @@ class Throttle:
         if self._prepared is not None and cost is None and context is None:
             await self._fast(connection, response)
         else:
-            await _enforce((self,), connection, cost, context, response)
+            await enforce((self,), connection, cost, context, response)
         return connection
 
     async def _fast(self, connection: Any, response: Response | None) -> dict[str, str]:
         """The common case, flat: the peer's key and the prepared script and arguments.
 
-        Returns the rate-limit headers to send, like ``_enforce``.
+        Returns the rate-limit headers to send, like ``enforce``.
         """
         prepared = self._prepared
         assert prepared is not None
@@ -298,29 +270,29 @@ class Throttle:
         store = self.store
         if store is None:  # (not `or`: an empty InMemoryStore is falsy)
             store = self.store_for(connection)
-        breaker = _breaker(self, store)
+        breaker = breaker_of(self, store)
         try:
             if breaker is not None:
-                _check_circuit(breaker, store)
+                check_circuit(breaker, store)
             decision = await store.run(prepared[0], (key,), prepared[1])
             if breaker is not None:
                 breaker.record_success()
         except Exception as exc:
             charged = self._prepared_charge(store, key)
-            outcome = await _on_failure(exc, connection, store, [charged])
-            return await _act(connection, [(store, [charged], outcome)], None, response)
+            outcome = await on_failure(exc, connection, store, [charged])
+            return await act(connection, [(store, [charged], outcome)], None, response)
         if decision.allowed and self.rate_limit_headers is None:
-            if _THROTTLED_FLAG in scope:
-                scope[_THROTTLED_FLAG] = False
+            if THROTTLED_FLAG in scope:
+                scope[THROTTLED_FLAG] = False
             return {}
         charged = self._prepared_charge(store, key)
-        return await _act(connection, [(store, [charged], [decision])], None, response)
+        return await act(connection, [(store, [charged], [decision])], None, response)
 
     hit = __call__
 
-    def _prepared_charge(self, store: Store, key: str) -> _Charged:
+    def _prepared_charge(self, store: Store, key: str) -> Charged:
         assert self._rate is not None and self._cost is not None
-        return _Charged(self, store, Charge(self.strategy, self._rate, key, self._cost, None))
+        return Charged(self, store, Charge(self.strategy, self._rate, key, self._cost, None))
 
     async def check(
         self, connection: HTTPConnection, cost: float | None = None, context: Context | None = None
@@ -406,7 +378,7 @@ class Throttle:
 
     async def _charged(
         self, connection: HTTPConnection, cost: float | None, context: Context | None
-    ) -> _Charged | None:
+    ) -> Charged | None:
         """This throttle's charge for a hit, or ``None`` when it does not apply."""
         identity = await self._identify(connection)
         if identity is EXEMPTED:
@@ -429,7 +401,7 @@ class Throttle:
                 )
             identity = str(identity)
         charge = Charge(self.strategy, rate, self.key_for(identity), cost, context)
-        return _Charged(self, self.store_for(connection), charge)
+        return Charged(self, self.store_for(connection), charge)
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -514,229 +486,5 @@ class ThrottleGroup:
         response: Response | None = None,
     ) -> Any:
         """Charge every throttle atomically; returns ``connection``."""
-        await _enforce(self.throttles, connection, cost, context, response)
+        await enforce(self.throttles, connection, cost, context, response)
         return connection
-
-
-# --- the engine shared by throttles, groups, the decorator and the middleware ----------------
-
-
-async def _enforce(
-    throttles: Sequence[Throttle],
-    connection: Any,
-    cost: float | None,
-    context: Context | None,
-    response: Response | None,
-) -> dict[str, str]:
-    """Charge ``throttles`` for one hit and act on the outcome; returns headers to send.
-
-    When a hit is rejected the throttled handler runs (it usually raises). The
-    returned headers (also set on ``response`` when given) are the rate-limit headers
-    of the throttles that ask for them.
-    """
-    if len(throttles) == 1:
-        if throttles[0]._prepared is not None and cost is None and context is None:
-            return await throttles[0]._fast(connection, response)
-        # One throttle: one throttle, one strategy call, no lists.
-        throttle = throttles[0]
-        one = await throttle._charged(connection, cost, context)
-        if one is None:  # exempt or unlimited: admitted, so not throttled either
-            scope = connection.scope
-            if _THROTTLED_FLAG in scope:
-                scope[_THROTTLED_FLAG] = False
-            return {}
-        charge = one.charge
-        breaker = _breaker(throttle, one.store)
-        try:
-            if breaker is not None:
-                _check_circuit(breaker, one.store)
-            decision = await charge.strategy.hit(
-                charge.key, charge.rate, one.store, charge.cost, charge.context
-            )
-            if breaker is not None:
-                breaker.record_success()
-        except Exception as exc:
-            by_store = [(one.store, [one], await _on_failure(exc, connection, one.store, [one]))]
-        else:
-            if decision.allowed and throttle.rate_limit_headers is None:
-                scope = connection.scope
-                if _THROTTLED_FLAG in scope:
-                    scope[_THROTTLED_FLAG] = False
-                return {}
-            by_store = [(one.store, [one], [decision])]
-    else:
-        found = [await t._charged(connection, cost, context) for t in throttles]
-        by_store = []
-        for store, charged in _group_by_store([c for c in found if c is not None]):
-            decisions = await _decide(connection, store, charged)
-            by_store.append((store, charged, decisions))
-            if decisions is not None and not all(d.allowed for d in decisions):
-                break  # rejected: the stores after this one are not charged at all
-    return await _act(connection, by_store, context, response)
-
-
-async def _act(
-    connection: Any,
-    by_store: list[tuple[Store, list[_Charged], list[Decision] | None]],
-    context: Context | None,
-    response: Response | None,
-) -> dict[str, str]:
-    """Act on the decisions: run the throttled handler of a rejection, else gather headers."""
-    scope = connection.scope
-    if _THROTTLED_FLAG in scope:
-        scope[_THROTTLED_FLAG] = False
-    headers: dict[str, str] = {}
-    for store, charged, decisions in by_store:
-        if decisions is None:
-            continue  # a failure policy admitted the hit
-        denied = next((i for i, d in enumerate(decisions) if not d.allowed), None)
-        if denied is None:
-            headers.update(_headers(charged, decisions))
-            continue
-        throttle = charged[denied].throttle
-        wait_ms = max(d.wait_ms for d in decisions if not d.allowed)
-        await _throttled(connection, throttle, store, wait_ms, context, charged, decisions)
-        return headers
-    if headers and response is not None:
-        response.headers.update(headers)
-    return headers
-
-
-def _group_by_store(charged: list[_Charged]) -> list[tuple[Store, list[_Charged]]]:
-    groups: dict[int, tuple[Store, list[_Charged]]] = {}
-    for one in charged:
-        groups.setdefault(id(one.store), (one.store, []))[1].append(one)
-    return list(groups.values())
-
-
-async def _run(store: Store, charged: list[_Charged]) -> list[Decision]:
-    if len(charged) == 1:
-        charge = charged[0].charge
-        decision = await charge.strategy.hit(
-            charge.key, charge.rate, store, charge.cost, charge.context
-        )
-        return [decision]
-    decision = await hit_all(store, [one.charge for one in charged])
-    return [part_decision(decision, i) for i in range(len(charged))]
-
-
-async def _decide(connection: Any, store: Store, charged: list[_Charged]) -> list[Decision] | None:
-    """Every part's decision, or — when the store fails — what the failure policy says."""
-    breaker = _breaker(charged[0].throttle, store)
-    try:
-        if breaker is not None:
-            _check_circuit(breaker, store)
-        decisions = await _run(store, charged)
-        if breaker is not None:
-            breaker.record_success()
-        return decisions
-    except Exception as exc:
-        return await _on_failure(exc, connection, store, charged)
-
-
-def _breaker(throttle: Throttle, store: Store) -> Any:
-    """The circuit breaker of the failure policy in force, if it has one (``failover``)."""
-    return getattr(throttle.on_error or store.on_error, "breaker", None)
-
-
-def _check_circuit(breaker: Any, store: Store) -> None:
-    """While the breaker is open, the store is not called at all: it is known to be down."""
-    if not breaker.allows_request():
-        raise StoreConnectionError(
-            "circuit open: not calling the store", store=store.kind, operation="run"
-        )
-
-
-async def _on_failure(
-    exc: Exception, connection: Any, store: Store, charged: list[_Charged]
-) -> list[Decision] | None:
-    """Apply the failure policy of the first throttle to a failed check.
-
-    Returns rejections carrying the policy's wait, or ``None`` when it admits the hit.
-    Configuration mistakes and throttled outcomes are never a store failure: re-raised.
-    """
-    if isinstance(exc, ConfigurationError | HTTPException | WebSocketException):
-        raise exc
-    first = charged[0]
-    policy = first.throttle._policy(store)
-    if policy == "raise":
-        raise exc
-    if policy == "allow":
-        return None
-    if policy == "throttle":
-        wait_ms = first.throttle.min_wait_period or DEFAULT_ERROR_WAIT_MS
-    else:
-
-        async def attempt(other: Store | None = None) -> float:
-            # Not `other or store`: an empty InMemoryStore is falsy (it has __len__).
-            decisions = await _run(store if other is None else other, charged)
-            waits = [d.wait_ms for d in decisions if not d.allowed]
-            return max(waits) if waits else 0.0
-
-        info = ExceptionInfo(
-            exception=exc,
-            connection=connection,
-            cost=first.charge.cost,
-            rate=first.charge.rate,
-            context=first.charge.context,
-            store=store,
-            throttle=first.throttle,
-            attempt=attempt,
-        )
-        wait_ms = await policy(connection, info)
-        # A negative wait admits like 0; NaN, infinity or a non-number is a bug in the handler.
-        if (
-            isinstance(wait_ms, bool)
-            or not isinstance(wait_ms, int | float)
-            or not wait_ms < math.inf
-        ):
-            raise ConfigurationError(
-                f"on_error handler {policy!r} returned {wait_ms!r}, not a wait in ms"
-            ) from exc
-    if wait_ms <= 0:
-        return None
-    return [Decision(False, wait_ms, 0.0, wait_ms)] * len(charged)
-
-
-def _headers(charged: list[_Charged], decisions: list[Decision]) -> dict[str, str]:
-    styles = {one.throttle.rate_limit_headers for one in charged} - {None}
-    if not styles:
-        return {}
-    style: HeaderStyle = "all" if len(styles) > 1 else styles.pop()  # type: ignore[assignment]
-    limits = [
-        (one.throttle.uid, one.charge.rate, decision)
-        for one, decision in zip(charged, decisions, strict=True)
-        if one.throttle.rate_limit_headers
-    ]
-    return limit_headers(style, limits)
-
-
-async def _throttled(
-    connection: Any,
-    throttle: Throttle,
-    store: Store,
-    wait_ms: float,
-    context: Context | None,
-    charged: list[_Charged],
-    decisions: list[Decision],
-) -> None:
-    wait_ms = max(wait_ms, throttle.min_wait_period)
-    connection.scope[_THROTTLED_FLAG] = True
-    headers = dict(throttle.headers)
-    # The rejected hit charged none of the parts: one that would have admitted it
-    # reported what would remain *after* it, so its cost is still there.
-    shown = [
-        decision._replace(remaining=decision.remaining + one.charge.cost)
-        if decision.allowed
-        else decision
-        for one, decision in zip(charged, decisions, strict=True)
-    ]
-    headers.update(_headers(charged, shown))
-    details: dict[str, Any] = dict(context or {})
-    details["headers"] = headers
-    details["decisions"] = decisions
-    handler = throttle._handler(store)
-    if handler is not None:
-        await handler(connection, wait_ms, throttle, details)
-    else:
-        await throttle.default_throttled(connection, wait_ms, details)

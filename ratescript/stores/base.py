@@ -25,7 +25,7 @@ from ratescript.exceptions import ConfigurationError
 from ratescript.scriptdsl.script import Script
 
 if TYPE_CHECKING:
-    from ratescript.asgi.throttles import OnError, ThrottledHandler
+    from ratescript.asgi.types import OnError, ThrottledHandler
 
 __all__ = [
     "Clock",

@@ -71,7 +71,7 @@ from ratescript.stores.base import Clock, Store, Value, hash_tag
 if TYPE_CHECKING:
     from aiomcache.pool import Connection
 
-    from ratescript.asgi.throttles import OnError, ThrottledHandler
+    from ratescript.asgi.types import OnError, ThrottledHandler
 
 __all__ = ["MemcachedStore", "memcached_exptime", "memcached_key"]
 

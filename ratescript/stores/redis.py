@@ -65,7 +65,7 @@ from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value
 
 if TYPE_CHECKING:
-    from ratescript.asgi.throttles import OnError, ThrottledHandler
+    from ratescript.asgi.types import OnError, ThrottledHandler
 
 __all__ = ["RedisStore"]
 

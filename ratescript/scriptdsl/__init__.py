@@ -17,6 +17,7 @@ from ratescript.scriptdsl.authoring import (
     deny,
     floor,
     now_ms,
+    window_index,
 )
 from ratescript.scriptdsl.script import Script, script
 
@@ -33,4 +34,5 @@ __all__ = [
     "floor",
     "now_ms",
     "script",
+    "window_index",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "deny",
     "floor",
     "now_ms",
+    "window_index",
 ]
 
 T = TypeVar("T")
@@ -140,3 +141,13 @@ def floor(x: float) -> float:
 def ceil(x: float) -> float:
     """Lua's ``math.ceil``: returns a float; ``ceil(-0.5)`` is ``-0.0``."""
     _only_in_scripts("ceil")
+
+
+def window_index(time: float, period_ms: float) -> float:
+    """The fixed window holding ``time``: ``k`` with ``k·period_ms <= time < (k+1)·period_ms``.
+
+    Exact for any period, whole number of ms or not (``floor(time / period_ms)`` can be
+    off by one when the quotient rounds): the window starts at ``k * period_ms`` and
+    ends at ``(k + 1) * period_ms``, exactly where the next one starts.
+    """
+    _only_in_scripts("window_index")

@@ -37,7 +37,14 @@ Type = str | type[Record]
 
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
 _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
-_BUILTIN_ARITY = {"min": (2, 99), "max": (2, 99), "abs": (1, 1), "floor": (1, 1), "ceil": (1, 1)}
+_BUILTIN_ARITY = {
+    "min": (2, 99),
+    "max": (2, 99),
+    "abs": (1, 1),
+    "floor": (1, 1),
+    "ceil": (1, 1),
+    "window_index": (2, 2),
+}
 # `float` too: generated Python calls it (`float(len(log))`); an author's would shadow it.
 _RESERVED = frozenset(
     {*_BUILTIN_ARITY, "now_ms", "allow", "deny", "math", "len", "float", "Key", "Log", "Record"}

@@ -65,6 +65,21 @@ def lua_mod(a: float, b: float) -> float:
     return a - lua_floor(a / b) * b
 
 
+def lua_window_index(time: float, period: float) -> float:
+    """The window ``k`` with ``k·period <= time < (k+1)·period``, computed in doubles.
+
+    ``time / period`` can round to a neighbouring ``k`` when ``period`` is not a whole
+    number of ms, so its floor is corrected by one either way: a window then ends
+    exactly where the next begins. A zero period is an error on every target.
+    """
+    index = lua_floor(time / period)
+    if index * period > time:
+        index = index - 1.0
+    elif (index + 1.0) * period <= time:
+        index = index + 1.0
+    return index
+
+
 def _nonfinite(line: int) -> ScriptRuntimeError:
     return ScriptRuntimeError(f"line {line}: cannot store a number that is not finite")
 
@@ -142,6 +157,7 @@ def namespace() -> dict[str, Any]:
         "_rs_floor": lua_floor,
         "_rs_ceil": lua_ceil,
         "_rs_mod": lua_mod,
+        "_rs_window_index": lua_window_index,
         "_rs_number": store_number,
         "_rs_record": store_record,
         "_rs_ttl": ttl,

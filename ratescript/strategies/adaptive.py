@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, ceil, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, Record, allow, ceil, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
 
 __all__ = [
@@ -58,13 +58,7 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     reduction: float, recovery: float, floor_ratio: float, cost: float,
 ):  # fmt: skip
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     s = state.get(default=LoadWindow(index, 0, 1))
     # A clock that steps back stays in the stored window.
     current = max(index, s.window)

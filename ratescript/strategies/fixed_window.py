@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
 
 __all__ = ["FixedWindowStatMetadata", "FixedWindowStrategy", "Window", "fixed_window"]
@@ -33,13 +33,7 @@ class FixedWindowStatMetadata(TypedDict):
 @script
 def fixed_window(window: Key[Window], limit: float, period_ms: float, cost: float):  # type: ignore[no-untyped-def]
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     start = index * period_ms
     end = (index + 1) * period_ms
     w = window.get(default=Window(start, 0))

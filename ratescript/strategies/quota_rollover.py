@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
 
 __all__ = [
@@ -61,13 +61,7 @@ def quota_with_rollover(  # type: ignore[no-untyped-def]
     cost: float,
 ):  # fmt: skip
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     # A missing key is a key idle for more than a period: the full rollover, no usage.
     q = quota.get(default=Quota(index - 2, 0, 0))
     # A clock that steps back stays in the stored period.

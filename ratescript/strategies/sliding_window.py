@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Log, Record, allow, ceil, deny, floor, now_ms, script
+from ratescript.scriptdsl import (
+    Key,
+    Log,
+    Record,
+    allow,
+    ceil,
+    deny,
+    now_ms,
+    script,
+    window_index,
+)
 from ratescript.strategies.base import Strategy
 
 __all__ = [
@@ -91,13 +101,7 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
 @script
 def sliding_window_counter(counters: Key[Counters], limit: float, period_ms: float, cost: float):  # type: ignore[no-untyped-def]
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     start = index * period_ms
     end = (index + 1) * period_ms
     c = counters.get(default=Counters(start, 0, 0))

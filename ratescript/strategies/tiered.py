@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, allow, deny, now_ms, script, window_index
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
 from ratescript.strategies.fixed_window import Window
@@ -93,13 +93,7 @@ def tiered_window(  # type: ignore[no-untyped-def]
     window: Key[Window], limit: float, multiplier: float, period_ms: float, cost: float
 ):
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     start = index * period_ms
     end = (index + 1) * period_ms
     w = window.get(default=Window(start, 0))

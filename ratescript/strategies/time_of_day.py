@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script, window_index
 from ratescript.scriptdsl.runtime import lua_floor, lua_mod
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
@@ -90,13 +90,7 @@ def time_of_day(  # type: ignore[no-untyped-def]
     limit_20: float, limit_21: float, limit_22: float, limit_23: float,
 ):  # fmt: skip
     now = now_ms()
-    # Window k is [k·period, (k+1)·period) as computed in doubles; now / period_ms may
-    # round to the neighbouring k when the period is not a whole number of ms.
-    index = floor(now / period_ms)
-    if index * period_ms > now:
-        index -= 1
-    elif (index + 1) * period_ms <= now:
-        index += 1
+    index = window_index(now, period_ms)
     start = index * period_ms
     end = (index + 1) * period_ms
     w = window.get(default=Window(start, 0))

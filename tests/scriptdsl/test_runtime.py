@@ -13,14 +13,15 @@ import math
 import struct
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from lupa import lua51
 
 from ratescript.exceptions import CorruptStateError
 from ratescript.scriptdsl.codec import codec_for
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
-from ratescript.scriptdsl.runtime import lua_ceil, lua_floor, lua_mod
+from ratescript.scriptdsl.runtime import lua_ceil, lua_floor, lua_mod, lua_window_index
+from ratescript.scriptdsl.targets.lua import _HELPERS
 
 LUA = lua51.LuaRuntime(encoding=None)
 LUA_IDENTITY = LUA.eval(b"function(x) return string.format('%.17g', x) end")
@@ -132,6 +133,46 @@ def test_lua_mod_matches_lua(a: float, b: float) -> None:
 def test_lua_mod_by_zero_is_an_error(zero: float) -> None:
     with pytest.raises(ZeroDivisionError):
         lua_mod(1.0, zero)
+
+
+# The very helper the Lua target emits, with the one it depends on.
+LUA_WINDOW_INDEX = LUA.execute(
+    (
+        _HELPERS["_rs_floor"][0]
+        + "\n"
+        + _HELPERS["_rs_window_index"][0]
+        + "\nreturn function(t, p) return string.format('%.17g', _rs_window_index(t, p)) end"
+    ).encode()
+)
+
+
+@given(doubles, doubles.filter(lambda p: p != 0.0))
+@example(1_700_000_061_000.3, 61_000.3)
+@example(200_000.0, 200_000 / 3)
+@example(-0.0, 3.0)
+def test_window_index_matches_lua(time: float, period: float) -> None:
+    index = lua_window_index(time, period)
+    assert_same_double(LUA_WINDOW_INDEX(time, period), index)
+
+
+@given(
+    st.floats(0.0, 2.0**50, allow_nan=False),
+    st.floats(1e-3, 1e9, allow_nan=False) | st.sampled_from([1000 / 3, 61_000.3, 100_000.1]),
+)
+def test_window_index_holds_the_time(time: float, period: float) -> None:
+    """``floor(time / period)`` alone can be one off; the index never is (while window
+    numbers are whole doubles, below 2**52)."""
+    assume(time / period < 2.0**52)
+    index = lua_window_index(time, period)
+    assert index * period <= time < (index + 1) * period
+
+
+@pytest.mark.parametrize("zero", [0.0, -0.0])
+def test_window_index_of_a_zero_period_is_an_error(zero: float) -> None:
+    with pytest.raises(ZeroDivisionError):
+        lua_window_index(1.0, zero)
+    with pytest.raises(lua51.LuaError, match="division by zero"):
+        LUA_WINDOW_INDEX(1.0, zero)
 
 
 # --- codecs -------------------------------------------------------------------------------

@@ -98,6 +98,15 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "end",
         (),
     ),
+    "_rs_window_index": (
+        "local function _rs_window_index(t, p)\n"
+        "  if p == 0 then error('ratescript: division by zero', 2) end\n"
+        "  local k = _rs_floor(t / p)\n"
+        "  if k * p > t then k = k - 1 elseif (k + 1) * p <= t then k = k + 1 end\n"
+        "  return k\n"
+        "end",
+        ("_rs_floor",),
+    ),
     "_rs_mod": (
         "local function _rs_mod(a, b)\n"
         "  if b == 0 then error('ratescript: division by zero', 2) end\n"

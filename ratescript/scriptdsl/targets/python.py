@@ -79,7 +79,7 @@ class PythonGenerator(Generator):
 
     def expr_Builtin(self, node: n.Builtin) -> str:
         args = ", ".join(self.expr(a) for a in node.args)
-        if node.func in ("floor", "ceil"):
+        if node.func in ("floor", "ceil", "window_index"):
             return f"_rs_{node.func}({args})"
         return f"{node.func}({args})"
 

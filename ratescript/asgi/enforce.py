@@ -67,44 +67,16 @@ async def enforce(
     returned headers (also set on ``response`` when given) are the rate-limit headers
     of the throttles that ask for them.
     """
-    if len(throttles) == 1:
-        if throttles[0]._prepared is not None and cost is None and context is None:
-            return await throttles[0]._fast(connection, response)
-        # One throttle: one throttle, one strategy call, no lists.
-        throttle = throttles[0]
-        one = await throttle._charged(connection, cost, context)
-        if one is None:  # exempt or unlimited: admitted, so not throttled either
-            scope = connection.scope
-            if THROTTLED_FLAG in scope:
-                scope[THROTTLED_FLAG] = False
-            return {}
-        charge = one.charge
-        breaker = breaker_of(throttle, one.store)
-        try:
-            if breaker is not None:
-                check_circuit(breaker, one.store)
-            decision = await charge.strategy.hit(
-                charge.key, charge.rate, one.store, charge.cost, charge.context
-            )
-            if breaker is not None:
-                breaker.record_success()
-        except Exception as exc:
-            by_store = [(one.store, [one], await on_failure(exc, connection, one.store, [one]))]
-        else:
-            if decision.allowed and throttle.rate_limit_headers is None:
-                scope = connection.scope
-                if THROTTLED_FLAG in scope:
-                    scope[THROTTLED_FLAG] = False
-                return {}
-            by_store = [(one.store, [one], [decision])]
-    else:
-        found = [await t._charged(connection, cost, context) for t in throttles]
-        by_store = []
-        for store, charged in _group_by_store([c for c in found if c is not None]):
-            decisions = await _decide(connection, store, charged)
-            by_store.append((store, charged, decisions))
-            if decisions is not None and not all(d.allowed for d in decisions):
-                break  # rejected: the stores after this one are not charged at all
+    one = throttles[0]
+    if len(throttles) == 1 and one._prepared is not None and cost is None and context is None:
+        return await one._fast(connection, response)
+    found = [await t._charged(connection, cost, context) for t in throttles]
+    by_store: list[tuple[Store, list[Charged], list[Decision] | None]] = []
+    for store, charged in _group_by_store([c for c in found if c is not None]):
+        decisions = await _decide(connection, store, charged)
+        by_store.append((store, charged, decisions))
+        if decisions is not None and not all(d.allowed for d in decisions):
+            break  # rejected: the stores after this one are not charged at all
     return await act(connection, by_store, context, response)
 
 

@@ -89,6 +89,12 @@ def is_throttled(connection: HTTPConnection) -> bool:
     return bool(connection.scope.get(THROTTLED_FLAG, False))
 
 
+def _peer(scope: Mapping[str, Any]) -> str:
+    """What ``default_identifier`` returns, read straight from the scope (no coroutine)."""
+    client = scope.get("client")
+    return client[0] if client and client[0] else ANONYMOUS
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -264,8 +270,7 @@ class Throttle:
         prepared = self._prepared
         assert prepared is not None
         scope = connection.scope
-        client = scope.get("client")
-        identity = client[0] if client and client[0] else ANONYMOUS
+        identity = _peer(scope)
         key = self._keys.get(identity) or self.key_for(identity)
         store = self.store
         if store is None:  # (not `or`: an empty InMemoryStore is falsy)
@@ -366,8 +371,7 @@ class Throttle:
 
     async def _identify(self, connection: HTTPConnection) -> Any:
         if self.identifier is default_identifier:  # the peer address, without a coroutine
-            client = connection.scope.get("client")
-            return client[0] if client and client[0] else ANONYMOUS
+            return _peer(connection.scope)
         if not self.cache_ids:
             return await self.identifier(connection)
         cache = connection.scope.setdefault(_IDS_CACHE, {})

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.conformance.executors import Executor, PythonExecutor
 from ratescript.exceptions import RatescriptError
+from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.script import Script
 
 if TYPE_CHECKING:
@@ -645,6 +646,16 @@ def _lua_executor() -> Executor | None:
         return None
 
 
+def _shown(script: Script, raw: bytes) -> str:
+    """Stored bytes, readable: numbers and records are text already; a log is binary."""
+    codec = script.codecs[0]
+    if not raw or codec.kind is not KeyKind.LOG:
+        return raw.decode()
+    entries, total = codec.decode("demo", raw)
+    shown = ", ".join(f"{t - _START_MS:g}:{a:g}" for t, a in entries)  # times as t(ms)
+    return f"log [{shown}] sum {total:g}"
+
+
 def run_script_demo(out: TextIO) -> None:
     """Built-in scripts on a simulated clock: each decision and the bytes left stored."""
     out.write("ratescript demo --scripts: built-in scripts on the in-process target\n\n")
@@ -664,7 +675,7 @@ def run_script_demo(out: TextIO) -> None:
         for offset in _HITS:
             now = _START_MS + offset
             decision = python.run(script, ["demo"], args, now)
-            stored = python.state(now, ["demo"]).get("demo", b"").decode()
+            stored = _shown(script, python.state(now, ["demo"]).get("demo", b""))
             line = (
                 f"   {offset:5.0f}  {'allow' if decision.allowed else 'DENY ':5}  "
                 f"{decision.remaining:9.3g}  {decision.wait_ms:8.1f}  {stored:<28}"

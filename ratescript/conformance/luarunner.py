@@ -21,9 +21,15 @@ What is emulated, checked against a real redis-server 7.0.15 by
   holes, status and error tables, the RESP3 ``double``/``map``/``set`` fields, and the
   error text ``"<msg> script: <sha>, on @user_script:<line>."``.
 
+* ``struct.pack``/``struct.unpack`` for little-endian doubles (``"<d"``, ``"<dd"``,
+  ...), the only formats compiled scripts use (a stored log's entries), computed by
+  Python's ``struct`` — numbers cross into Python as ``%.17g`` text, so ``-0.0`` keeps
+  its sign.
+
 Deliberate differences: ``loadstring``/``load``, ``coroutine``, ``cjson``, ``bit``,
-``struct``, ``cmsgpack``, ``gcinfo`` and ``collectgarbage`` are absent (Redis has them;
-compiled strategies never use them, and a loader would need a second sandbox);
+``cmsgpack``, ``gcinfo``, ``collectgarbage`` and every other ``struct`` format are
+absent (Redis has them; compiled strategies never use them, and a loader would need a
+second sandbox);
 ``pairs``/``rawget`` see nothing inside the read-only library tables and
 ``getmetatable`` of one is ``false``, not nil (they are empty proxies); tail calls
 are compiled as plain calls (see ``_without_tail_calls``), so unbounded tail
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -107,7 +114,7 @@ _NOT_A_FLOAT = b"ERR value is not a valid float"
 # invisible to the error handler, as Redis's C functions are.
 _CORE_LUA = r"""
 local py_sha1hex, py_set_expire, py_expire_when, py_incrby, py_incrbyfloat,
-      INTERNAL, UNPACK_LIMIT = ...
+      py_struct_pack, py_struct_unpack, INTERNAL, UNPACK_LIMIT = ...
 
 local type, tostring, tonumber, select, error, next, rawget, pairs, ipairs =
       type, tostring, tonumber, select, error, next, rawget, pairs, ipairs
@@ -575,6 +582,35 @@ local redis_lib = readonly({
   REDIS_VERSION = '7.0.15', REDIS_VERSION_NUM = 458767,
 })
 
+-- struct, for the formats compiled scripts use: little-endian doubles only.
+local function struct_format(format)
+  if type(format) ~= 'string' or not find(format, '^<d+$') then
+    error('struct format ' .. tostring(format) .. ' is not emulated', 2)
+  end
+end
+local struct_lib = readonly({
+  pack = function(format, ...)
+    struct_format(format)
+    local count = select('#', ...)
+    if count ~= #format - 1 then error("bad argument to 'pack'", 2) end
+    local printed = {...}
+    for i = 1, count do
+      local x = tonumber(printed[i])   -- as luaL_checknumber: numbers and numeric strings
+      if x == nil then error("bad argument #" .. (i + 1) .. " to 'pack'", 2) end
+      printed[i] = fmt('%.17g', x)   -- exact, and -0 keeps its sign
+    end
+    return py_struct_pack(format, unpack(printed, 1, count))
+  end,
+  unpack = function(format, data, init)
+    struct_format(format)
+    init = init or 1
+    if type(data) ~= 'string' or init < 1 or init - 1 + 8 * (#format - 1) > #data then
+      error('data string too short', 2)
+    end
+    return py_struct_unpack(format, data, init)
+  end,
+})
+
 local globals = {
   string = readonly(copy(string)),
   math = readonly(copy(math)),
@@ -584,6 +620,7 @@ local globals = {
     return t
   end)()),
   redis = redis_lib,
+  struct = struct_lib,
   tonumber = tonumber, tostring = tostring, type = type,
   pairs = pairs, ipairs = ipairs, next = next, select = select, unpack = unpack,
   error = error, pcall = script_pcall, xpcall = xpcall, assert = assert,
@@ -1048,6 +1085,18 @@ def _incrbyfloat(old: bytes | None, arg: bytes) -> tuple[bool, bytes]:
     return True, _format_long_double(total)
 
 
+def _struct_pack(format: bytes, *printed: bytes) -> bytes:
+    """Redis's ``struct.pack`` of doubles; the numbers arrive as ``%.17g`` text."""
+    return struct.pack(format.decode("ascii"), *map(float, printed))
+
+
+def _struct_unpack(format: bytes, data: bytes, init: int) -> tuple[Any, ...]:
+    """Redis's ``struct.unpack``: the values, then the position after them (1-based)."""
+    layout = format.decode("ascii")
+    values = struct.unpack_from(layout, data, int(init) - 1)
+    return (*values, int(init) + struct.calcsize(layout))
+
+
 def _sha1hex(data: bytes) -> bytes:
     return hashlib.sha1(data).hexdigest().encode()
 
@@ -1235,6 +1284,8 @@ class LuaRedisEmulator:
             _expire_when,
             _incrby,
             _incrbyfloat,
+            _struct_pack,
+            _struct_unpack,
             _CORE_CHUNK_NAME,
             _UNPACK_LIMIT,
         )

@@ -6,22 +6,32 @@ byte-identical between Python's ``b"%.17g" % x`` and Lua 5.1's
 
 * a number: ``b"12.5"``
 * a record: its fields in declaration order, joined by ``:`` — ``b"12.5:1700000000000"``
-* a log: ``time:amount`` entries, oldest first, joined by ``,`` — ``b"1:1,2:3"``;
-  the empty log is ``b""``.
+* a log: binary, so that a script can read one entry without parsing the others —
+  the magic ``b"RSL1"``, the log's running total as a little-endian double, then one
+  16-byte ``(time, amount)`` pair of little-endian doubles per entry, oldest first.
+  Redis scripts read it with ``struct.unpack`` at an entry's offset and write the
+  unchanged entries back as one ``string.sub``; doubles copied as bytes are exact,
+  with no printing at all.
+
+A decoded log is ``(entries, total)``: a list of ``(time, amount)`` tuples and the
+total every target keeps up to date as entries come and go (see ``runtime``), so
+``log.sum()`` costs nothing however long the log.
 
 Decoding raises ``CorruptStateError`` naming the key when a value does not parse
-as what the script declared; the caller's failure policy then decides.
+as what the script declared (for a log: the magic or the length is wrong); the
+caller's failure policy then decides.
 
 A log written back after a script ran (``encode_written``) re-uses the bytes of the
-entries it kept unchanged instead of printing two numbers per entry again: scripts
-only trim a log's head, merge into its last entry and append, so a thousand-entry
-log costs one join and a few prints, not two thousand. The Lua target does the same.
+entries it kept unchanged: scripts only trim a log's head, merge into its last
+entry and append, so a thousand-entry log costs one slice and a few packs.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +39,13 @@ from typing import Any
 from ratescript.exceptions import CorruptStateError
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
 
-__all__ = ["DecodedLog", "KeyCodec", "codec_for", "encode_written"]
+__all__ = ["LOG_MAGIC", "DecodedLog", "KeyCodec", "LogValue", "codec_for", "encode_written"]
+
+#: The first bytes of every stored log (format version 1).
+LOG_MAGIC = b"RSL1"
+_HEADER = struct.Struct("<4sd")  # the magic and the running total
+_ENTRY_SIZE = 16  # two little-endian doubles: time, amount
+_ENTRY = struct.Struct("<dd")
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,6 @@ class KeyCodec:
 
     def decode(self, key: str, raw: bytes) -> Any:
         try:
-            if raw.translate(None, _PRINTABLE):
-                raise ValueError("a byte %.17g never prints")
             return self.decode_value(raw)
         except (ValueError, TypeError):
             raise CorruptStateError(key, raw, self.expected) from None
@@ -64,11 +78,21 @@ class KeyCodec:
 
 # Every byte %.17g (and the separators) can produce. Rejecting all others first makes
 # Python's float() and Lua's tonumber() accept exactly the same values.
-_PRINTABLE = b"0123456789.e+-:,"
+_PRINTABLE = b"0123456789.e+-:"
+
+
+def _printed(raw: bytes) -> bytes:
+    if raw.translate(None, _PRINTABLE):
+        raise ValueError("a byte %.17g never prints")
+    return raw
 
 
 def _encode_number(value: float) -> bytes:
     return b"%.17g" % value
+
+
+def _decode_number(raw: bytes) -> float:
+    return float(_printed(raw))
 
 
 def _record_codec(count: int) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
@@ -78,7 +102,7 @@ def _record_codec(count: int) -> tuple[Callable[[Any], bytes], Callable[[bytes],
         return pattern % values
 
     def decode(raw: bytes) -> tuple[float, ...]:
-        parts = raw.split(b":")
+        parts = _printed(raw).split(b":")
         if len(parts) != count:
             raise ValueError("wrong number of fields")
         return tuple(map(float, parts))
@@ -86,27 +110,38 @@ def _record_codec(count: int) -> tuple[Callable[[Any], bytes], Callable[[bytes],
     return encode, decode
 
 
-def _encode_log(entries: list[tuple[float, float]]) -> bytes:
-    return b",".join([b"%.17g:%.17g" % entry for entry in entries])
+#: A decoded log: its ``(time, amount)`` entries, oldest first, and their running total.
+LogValue = tuple[list[tuple[float, float]], float]
+
+
+def _pack(total: float, entries: list[tuple[float, float]]) -> bytes:
+    return _HEADER.pack(LOG_MAGIC, total) + struct.pack(
+        f"<{2 * len(entries)}d", *itertools.chain.from_iterable(entries)
+    )
+
+
+def _encode_log(value: LogValue) -> bytes:
+    entries, total = value
+    return _pack(total, entries)
 
 
 class DecodedLog(list[tuple[float, float]]):
-    """A decoded log that keeps the bytes of each entry, so a write can re-use them."""
+    """The entries of a decoded log, with the bytes they came from, so a write can re-use them."""
 
-    __slots__ = ("items",)
+    __slots__ = ("raw",)
 
-    items: list[bytes]
+    raw: bytes
 
 
-def _decode_log(raw: bytes) -> list[tuple[float, float]]:
-    if not raw:
-        return []
-    entries = DecodedLog()
-    entries.items = items = raw.split(b",")
-    for item in items:
-        time, _colon, amount = item.partition(b":")
-        entries.append((float(time), float(amount)))
-    return entries
+def _decode_log(raw: bytes) -> LogValue:
+    if len(raw) < _HEADER.size or (len(raw) - _HEADER.size) % _ENTRY_SIZE:
+        raise ValueError("not a whole number of entries")
+    magic, total = _HEADER.unpack_from(raw)
+    if magic != LOG_MAGIC:
+        raise ValueError("not a log")
+    entries = DecodedLog(_ENTRY.iter_unpack(memoryview(raw)[_HEADER.size :]))
+    entries.raw = raw
+    return entries, total
 
 
 def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
@@ -115,19 +150,29 @@ def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
     Byte for byte what ``codec.encode(value)`` gives: only entries that are the very
     objects decoded (so unchanged) have their bytes re-used.
     """
-    if codec.kind is not KeyKind.LOG or type(read) is not DecodedLog or not value:
+    if codec.kind is not KeyKind.LOG or read is None or type(read[0]) is not DecodedLog:
+        return codec.encode(value)
+    entries, total = value
+    old: DecodedLog = read[0]
+    if not entries:
         return codec.encode(value)
     try:
-        head = read.index(value[0])
+        head = old.index(entries[0])
     except ValueError:
         return codec.encode(value)
-    kept = min(len(read) - head, len(value))
-    same = list(map(operator.is_, value[:kept], read[head : head + kept]))
+    kept = min(len(old) - head, len(entries))
+    same = list(map(operator.is_, entries[:kept], old[head : head + kept]))
     kept = same.index(False) if False in same else kept
-    if not kept:
-        return codec.encode(value)
-    fresh = [b"%.17g:%.17g" % entry for entry in value[kept:]]
-    return b",".join([*read.items[head : head + kept], *fresh])
+    start = _HEADER.size + head * _ENTRY_SIZE
+    return b"".join(
+        [
+            _HEADER.pack(LOG_MAGIC, total),
+            old.raw[start : start + kept * _ENTRY_SIZE],
+            struct.pack(
+                f"<{2 * (len(entries) - kept)}d", *itertools.chain.from_iterable(entries[kept:])
+            ),
+        ]
+    )
 
 
 def codec_for(spec: KeySpec) -> KeyCodec:
@@ -138,7 +183,7 @@ def codec_for(spec: KeySpec) -> KeyCodec:
 @functools.cache
 def _codec(kind: KeyKind, field_count: int) -> KeyCodec:
     if kind is KeyKind.NUMBER:
-        return KeyCodec(kind, 0, _encode_number, float)
+        return KeyCodec(kind, 0, _encode_number, _decode_number)
     if kind is KeyKind.LOG:
         return KeyCodec(kind, 0, _encode_log, _decode_log)
     encode, decode = _record_codec(field_count)

@@ -6,7 +6,8 @@ from Lua 5.1 in a few places (see FACTS.md), each handled here once:
 * ``math.floor``/``math.ceil`` return ``int`` and lose ``-0.0``; Lua returns a
   double and ``ceil(-0.5)`` is ``-0.0``;
 * ``%`` on floats differs; Lua's is ``a - floor(a/b)*b``;
-* ``sum()`` of floats is compensated since Python 3.12; Lua adds in order.
+* ``sum()`` of floats is compensated since Python 3.12; Lua adds in order — so a
+  log keeps a running total that every target updates with the same operations.
 """
 
 from __future__ import annotations
@@ -103,41 +104,49 @@ def ttl(value: float) -> float:
     return max(1.0, min(MAX_TTL_MS, lua_ceil(value)))
 
 
-def log_copy(stored: LogEntries | None) -> LogEntries:
-    return [] if stored is None else list(stored)
+# A log travels as its entries plus their running total: every target adds an
+# appended amount and subtracts a dropped one, in the same order, so the total is
+# bit-identical everywhere and ``log.sum()`` never walks the log. An emptied log's
+# total is exactly 0, so rounding never outlives the entries it came from.
 
 
-def log_trim(entries: LogEntries, cutoff: float) -> None:
+def log_copy(stored: tuple[LogEntries, float] | None) -> tuple[LogEntries, float]:
+    """The entries (a fresh list the script may change) and total of a stored log."""
+    return ([], 0.0) if stored is None else (list(stored[0]), stored[1])
+
+
+def log_trim(entries: LogEntries, total: float, cutoff: float) -> float:
+    """Drop the entries up to ``cutoff`` from the head; the new total."""
     count = 0
-    for time, _amount in entries:
+    for time, amount in entries:
         if not time <= cutoff:
             break
+        total = total - amount
         count += 1
     if count:
         del entries[:count]
+    return total if entries else 0.0
 
 
-def log_append(entries: LogEntries, time: float, amount: float, line: int) -> None:
+def log_append(entries: LogEntries, total: float, time: float, amount: float, line: int) -> float:
+    """Append ``(time, amount)``, or merge into the last entry if not later; the new total."""
     if time - time != 0.0 or amount - amount != 0.0:
         raise _nonfinite(line)
     if entries:
         last_time, last_amount = entries[-1]
         if time <= last_time:
             entries[-1] = (last_time, last_amount + amount)
-            return
+            return total + amount
     entries.append((time, amount))
+    return total + amount
 
 
-def log_sum(entries: LogEntries) -> float:
-    total = 0.0
-    for _time, amount in entries:
-        total = total + amount
-    return total
-
-
-def log_drop_oldest(entries: LogEntries) -> None:
+def log_drop_oldest(entries: LogEntries, total: float) -> float:
+    """Drop the oldest entry, if any; the new total."""
     if entries:
+        total = total - entries[0][1]
         del entries[0]
+    return total if entries else 0.0
 
 
 def namespace() -> dict[str, Any]:
@@ -164,6 +173,5 @@ def namespace() -> dict[str, Any]:
         "_rs_log_copy": log_copy,
         "_rs_log_trim": log_trim,
         "_rs_log_append": log_append,
-        "_rs_log_sum": log_sum,
         "_rs_log_drop_oldest": log_drop_oldest,
     }

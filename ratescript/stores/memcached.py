@@ -62,7 +62,7 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, encode_written
+from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, LogValue, encode_written
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
@@ -445,7 +445,7 @@ class MemcachedStore(Store):
         # The last log this process wrote at each key, by its bytes: decoding is a pure
         # function of the bytes, and a busy key usually reads back what we just wrote,
         # so a thousand-entry log is not parsed again (it was most of a decision).
-        self._logs: dict[bytes, tuple[bytes, DecodedLog]] = {}
+        self._logs: dict[bytes, tuple[bytes, LogValue]] = {}
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
@@ -586,12 +586,12 @@ class MemcachedStore(Store):
             return known[1]  # scripts copy a log before changing it: safe to share
         return codec.decode(name, raw)
 
-    def _remember_log(self, key: bytes, data: bytes, entries: list[tuple[float, float]]) -> None:
+    def _remember_log(self, key: bytes, data: bytes, value: LogValue) -> None:
         if len(self._logs) >= _LOGS_KEPT:
             self._logs.clear()
-        log = DecodedLog(entries)
-        log.items = data.split(b",") if data else []
-        self._logs[key] = (data, log)
+        entries = DecodedLog(value[0])
+        entries.raw = data
+        self._logs[key] = (data, (entries, value[1]))
 
     async def _store(
         self, key: bytes, data: bytes, exptime: int, cas: int | None, *, force: bool = False

@@ -1,7 +1,7 @@
 """``InMemoryStore``: the embedded store, running the Python target on a dict.
 
 Values written by scripts are kept decoded (a float, a tuple of record fields, a
-list of log entries), so a decision costs no parsing or printing; they are
+log's entries and total), so a decision costs no parsing or printing; they are
 encoded only when read through ``get`` or when a script of another shape reads
 them (which then fails exactly as the Lua target would). A script runs with no
 ``await`` between its read and its write, under a striped ``threading.Lock``, so

@@ -7,7 +7,6 @@ Every breakage is deterministic per store instance, so Hypothesis can shrink it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +14,6 @@ from ratescript.decision import Decision
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock
 from ratescript.stores.memory import InMemoryStore
-
-_NUMBER = re.compile(rb"[0-9.e+-]+")
 
 
 class LosesUpdates(InMemoryStore):
@@ -38,16 +35,29 @@ class LosesUpdates(InMemoryStore):
 
 
 class PrintsFourteenDigits(InMemoryStore):
-    """Stores every number as ``%.14g``, as Lua's ``tostring`` would print it."""
+    """Keeps every number as ``%.14g`` would print it, as Lua's ``tostring`` does."""
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         decision = await super().run(script, keys, args)
         for key in self.script_keys(keys):
             entry = self._data.get(key)
             if entry is not None and entry[2] is not None:
-                raw = _NUMBER.sub(lambda m: b"%.14g" % float(m.group()), entry[2].encode(entry[0]))
-                self._data[key] = (raw, entry[1], None)
+                self._data[key] = (_rounded(entry[0]), entry[1], entry[2])
         return decision
+
+
+def _fourteen(x: float) -> float:
+    return float(b"%.14g" % x)
+
+
+def _rounded(value: Any) -> Any:
+    """A decoded value (a number, a record's fields, a log's entries and total), rounded."""
+    if isinstance(value, float):
+        return _fourteen(value)
+    if isinstance(value[0], list):
+        entries, total = value
+        return [(_fourteen(t), _fourteen(a)) for t, a in entries], _fourteen(total)
+    return tuple(map(_fourteen, value))
 
 
 def memory(*, namespace: str, clock: Clock) -> InMemoryStore:

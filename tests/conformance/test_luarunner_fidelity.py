@@ -14,6 +14,7 @@ tolerance there, while the emulator runs on a clock the test controls.
 from __future__ import annotations
 
 import socket
+import struct
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -638,6 +639,41 @@ def test_format_17g_matches_python_and_redis(x: float, client: redis.Redis) -> N
     expected = b"%.17g" % x
     assert LuaRedisEmulator().eval(lua, [], [arg]) == expected
     assert client.eval(lua, 0, arg) == expected
+
+
+@pytest.mark.redis
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False) | st.sampled_from([-0.0, 5e-324, -2.2250738585072014e-308]),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_struct_doubles_match_redis(values: list[float], client: redis.Redis) -> None:
+    # What a stored log's entries go through: packed, sliced, unpacked at an offset.
+    layout = "<" + "d" * len(values)
+    lua = (
+        "local packed = struct.pack(ARGV[1], unpack(ARGV, 2))"
+        " local out = {packed}"
+        " for i = 1, #ARGV - 1 do"
+        "   local x, pos = struct.unpack('<d', packed, i * 8 - 7)"
+        "   out[#out + 1] = string.format('%.17g %d', x, pos)"
+        "   out[#out + 1] = tostring(1 / x)"  # the sign of a zero, as inf or -inf
+        " end"
+        " return out"
+    )
+    args = [layout.encode(), *(repr(v).encode() for v in values)]
+    expected = client.eval(lua, 0, *args)
+    assert expected[0] == struct.pack(layout, *values)
+    assert LuaRedisEmulator().eval(lua, [], args) == expected
+
+
+def test_struct_formats_other_than_doubles_are_not_emulated() -> None:
+    with pytest.raises(LuaReplyError, match="struct format >i is not emulated"):
+        LuaRedisEmulator().eval("return struct.pack('>i', 1)", [], [])
+    with pytest.raises(LuaReplyError, match="data string too short"):
+        LuaRedisEmulator().eval("return struct.unpack('<dd', string.rep('x', 15))", [], [])
 
 
 def _float_text() -> st.SearchStrategy[bytes]:

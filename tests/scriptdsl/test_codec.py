@@ -1,11 +1,15 @@
-"""Writing a log back re-uses the bytes of its unchanged entries — and only those."""
+"""A stored log: its binary layout, and writing it back re-uses the bytes of unchanged entries."""
 
 from __future__ import annotations
 
+import struct
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratescript.scriptdsl.codec import DecodedLog, codec_for, encode_written
+from ratescript.exceptions import CorruptStateError
+from ratescript.scriptdsl.codec import LOG_MAGIC, DecodedLog, codec_for, encode_written
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
 from ratescript.scriptdsl.runtime import log_append, log_copy, log_trim
 
@@ -14,29 +18,58 @@ NUMBERS = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_infi
 
 
 @st.composite
-def logs(draw: st.DrawFn) -> list[tuple[float, float]]:
+def logs(draw: st.DrawFn) -> tuple[list[tuple[float, float]], float]:
     times = sorted(set(draw(st.lists(NUMBERS, max_size=30))))
-    return [(time, draw(NUMBERS)) for time in times]
+    entries = [(time, draw(NUMBERS)) for time in times]
+    return entries, draw(NUMBERS)
+
+
+def test_layout_is_magic_total_then_pairs_of_little_endian_doubles() -> None:
+    raw = LOG.encode(([(1.0, 2.0), (3.5, -0.0)], 2.0))
+    assert raw == LOG_MAGIC + struct.pack("<5d", 2.0, 1.0, 2.0, 3.5, -0.0)
+    assert LOG.encode(([], 0.0)) == LOG_MAGIC + struct.pack("<d", 0.0)
+    entries, total = LOG.decode("k", raw)
+    assert entries == [(1.0, 2.0), (3.5, -0.0)]
+    assert struct.pack("<d", entries[1][1]) == struct.pack("<d", -0.0)  # the sign survives
+    assert total == 2.0
 
 
 @given(logs(), st.integers(0, 40), st.lists(st.tuples(NUMBERS, NUMBERS), max_size=4))
 def test_a_written_log_is_byte_for_byte_its_full_encoding(
-    entries: list[tuple[float, float]], trimmed: int, appended: list[tuple[float, float]]
+    log: tuple[list[tuple[float, float]], float],
+    trimmed: int,
+    appended: list[tuple[float, float]],
 ) -> None:
-    read = LOG.decode("k", LOG.encode(entries))
-    assert type(read) is DecodedLog or not entries
-    written = log_copy(read)
-    if written:
-        log_trim(written, written[min(trimmed, len(written)) - 1][0] if trimmed else -1e16)
+    read = LOG.decode("k", LOG.encode(log))
+    assert type(read[0]) is DecodedLog
+    written, total = log_copy(read)
+    if written and trimmed:
+        total = log_trim(written, total, written[min(trimmed, len(written)) - 1][0])
     for time, amount in appended:  # appends after the last, or merges into it
-        log_append(written, time, amount, 1)
-    assert encode_written(LOG, written, read) == LOG.encode(written)
+        total = log_append(written, total, time, amount, 1)
+    assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
 
 
-def test_entries_changed_in_place_are_printed_again() -> None:
-    read = LOG.decode("k", b"1:1,2:1,3:1")
-    written = log_copy(read)
+def test_entries_changed_in_place_are_packed_again() -> None:
+    read = LOG.decode("k", LOG.encode(([(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)], 3.0)))
+    written, _total = log_copy(read)
     written[1] = (2.0, 5.0)  # not a DSL operation, but never re-use bytes it changed
-    assert encode_written(LOG, written, read) == b"1:1,2:5,3:1"
-    assert encode_written(LOG, [(9.0, 9.0)], read) == b"9:9"
-    assert encode_written(LOG, [], read) == b""
+    expected = LOG.encode(([(1.0, 1.0), (2.0, 5.0), (3.0, 1.0)], 7.0))
+    assert encode_written(LOG, (written, 7.0), read) == expected
+    assert encode_written(LOG, ([(9.0, 9.0)], 9.0), read) == LOG.encode(([(9.0, 9.0)], 9.0))
+    assert encode_written(LOG, ([], 0.0), read) == LOG_MAGIC + struct.pack("<d", 0.0)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"RSL1",
+        b"1:1,2:3",  # the text layout of earlier versions
+        LOG_MAGIC + struct.pack("<d", 0.0) + b"x",  # not a whole entry
+        b"XXXX" + struct.pack("<3d", 0.0, 1.0, 1.0),  # wrong magic
+    ],
+)
+def test_a_value_that_is_not_a_log_is_corrupt(raw: bytes) -> None:
+    with pytest.raises(CorruptStateError, match="expected a log"):
+        LOG.decode("rl:{u}:log", raw)

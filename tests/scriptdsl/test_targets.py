@@ -256,24 +256,28 @@ READONLY_INPUTS: list[tuple[Script, list[tuple[Any, ...]]]] = [
         sliding_log,
         [
             (1000.0, None, 2.0, 1000.0, 1.0),
-            (1000.0, [(500.0, 1.0), (900.0, 1.0)], 2.0, 1000.0, 1.0),
-            (1000.0, [(1.0, 1.0)], 2.0, 1000.0, 1.0),
-            (1000.0, [], 2.0, 1000.0, 3.0),
+            (1000.0, ([(500.0, 1.0), (900.0, 1.0)], 2.0), 2.0, 1000.0, 1.0),
+            (1000.0, ([(1.0, 1.0)], 1.0), 2.0, 1000.0, 1.0),
+            (1000.0, ([], 0.0), 2.0, 1000.0, 3.0),
         ],
     ),
     (
         every_node,
         [
             (100.0, None, None, None, 5.0),
-            (100.0, (1.0, 2.0), 200.0, [(99.0, 1.0), (99.5, 2.0)], 5.0),
-            (100.0, (1.0, 2.0), 3.0, [(10.0, 1.0)], 0.5),
+            (100.0, (1.0, 2.0), 200.0, ([(99.0, 1.0), (99.5, 2.0)], 3.0), 5.0),
+            (100.0, (1.0, 2.0), 3.0, ([(10.0, 1.0)], 1.0), 0.5),
         ],
     ),
 ]
 
 
 def _fresh(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(list(v) if isinstance(v, list) else v for v in values)
+    """The inputs with a log's entries copied (a script copies them too; belt and braces)."""
+    return tuple(
+        (list(v[0]), v[1]) if isinstance(v, tuple) and v and isinstance(v[0], list) else v
+        for v in values
+    )
 
 
 @pytest.mark.parametrize(

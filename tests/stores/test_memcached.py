@@ -38,6 +38,7 @@ from ratescript.exceptions import (
     StoreError,
 )
 from ratescript.scriptdsl import Key, Record, allow, deny, script
+from ratescript.scriptdsl.codec import codec_for
 from ratescript.scriptdsl.script import Script
 from ratescript.stores import store_from_url
 from ratescript.stores.memcached import MemcachedStore, memcached_exptime, memcached_key
@@ -400,7 +401,8 @@ async def test_a_log_written_by_another_client_is_read_afresh(
     args = (3.0, HOUR_MS, 1.0)
     for remaining in (2.0, 1.0):  # the second read finds the bytes the first wrote
         assert (await store.run(sliding_log, ["k"], args)).remaining == remaining
-    full = b"%.17g:3" % (store.clock() + HOUR_MS)  # another client filled the window
+    # another client filled the window
+    full = codec_for(sliding_log.keys[0]).encode(([(store.clock() + HOUR_MS, 3.0)], 3.0))
     key = wire_key(store, "k")
     stored = await raw(memcached_url, b"set %s 0 0 %d\r\n%s\r\n" % (key, len(full), full))
     assert stored == b"STORED\r\n"

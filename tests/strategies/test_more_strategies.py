@@ -32,6 +32,7 @@ from ratescript.conformance.machine import check_stores, store_factory
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
+from ratescript.scriptdsl.codec import codec_for
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies.adaptive import AdaptiveThrottleStrategy
 from ratescript.strategies.base import Strategy
@@ -1055,7 +1056,10 @@ async def test_release_frees_exactly_its_cost_even_from_merged_leases() -> None:
     assert not (await strategy.hit("k", "1/s", store)).allowed
     released = await strategy.release("k", "1/s", store, 3)
     assert released.metadata["released"] == 3 and released.remaining == 3
-    assert await store.get("k") == b"1700000030000:1,1700000030010:1"
+    raw = await store.get("k")
+    assert raw is not None
+    entries, total = codec_for(ConcurrencyLimitStrategy.script.keys[0]).decode("k", raw)
+    assert (entries, total) == ([(1700000030000.0, 1.0), (1700000030010.0, 1.0)], 2.0)
     assert await strategy("k", "1/s", store, 3) == 0
     released = await strategy.release("k", "1/s", store, 100)
     assert released.metadata["released"] == 5 and released.remaining == 5

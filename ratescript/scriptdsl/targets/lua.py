@@ -18,7 +18,10 @@ time. Every check fails with the message, and on the line, that a helper would h
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ratescript.scriptdsl import nodes as n
+from ratescript.scriptdsl.codec import LOG_MAGIC
 from ratescript.scriptdsl.targets.base import Generator
 
 __all__ = ["LuaGenerator", "generate_lua"]
@@ -64,6 +67,7 @@ _LUA_GLOBALS = frozenset(
         "pairs",
         "ipairs",
         "select",
+        "struct",
     }
 )
 
@@ -76,6 +80,9 @@ _DIGITS = "[0-9.e+-]"
 # Lua 5.1 refuses patterns of more captures (LUA_MAXCAPTURES).
 _MAX_CAPTURES = 32
 _NOT_FINITE = "cannot store a number that is not finite"
+# The stored log's layout (codec.py): the magic, the total, then 16 bytes per entry.
+_LOG_MAGIC = LOG_MAGIC.decode("ascii")
+_LOG_HEADER = 12
 
 # Each helper: its Lua definition and the helpers it needs. Redis runs the whole chunk
 # on every EVALSHA, so each `local function` is a new closure per call: the hot path
@@ -129,92 +136,118 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "end",
         (),
     ),
-    # The text each log was read from: {raw, ends, clean}, where ends[j] is the last byte
-    # of entry j and entries 1..clean are unchanged since. A write re-uses those bytes
-    # (they are what %.17g printed) instead of printing two numbers per entry again:
-    # with a thousand entries, printing was half the script's time.
-    "_rs_source": ("local _rs_source = {}", ()),
+    # A log is read lazily from its stored bytes (see codec): entry j's two doubles sit at
+    # byte 16j-3, so trimming, the ends and the total cost a few struct.unpack calls
+    # however long the log. In the script a log is seven locals: the bytes, how many of
+    # their entries are still as stored ("clean"), head and last index, the running
+    # total, and the tables holding entries past "clean" (merged or appended).
+    "_rs_unpack": ("local _rs_unpack = struct.unpack", ()),
+    "_rs_pack": ("local _rs_pack = struct.pack", ()),
     "_rs_get_log": (
-        # Entries "time:amount" joined by ",", read exactly as Python's split and
-        # partition read them: each find is anchored where the previous entry ended.
         "local function _rs_get_log(i)\n"
         "  local raw = redis.call('GET', KEYS[i])\n"
-        "  local times, amounts = {}, {}\n"
-        "  if not raw or raw == '' then return times, amounts, 1, 0 end\n"
-        "  local ends, count, pos, last = {}, 0, 1, #raw\n"
-        "  while true do\n"
-        f"    local _, e, t, a, sep = string.find(raw, '^({_DIGITS}*):({_DIGITS}*)(,?)', pos)\n"
-        "    t, a = tonumber(t), tonumber(a)\n"
-        "    if not (t and a) or (sep == '' and e < last) then\n"
-        "      error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)\n"
-        "    end\n"
-        "    count = count + 1\n"
-        "    times[count], amounts[count] = t, a\n"
-        "    if sep == '' then\n"
-        "      ends[count] = e\n"
-        "      _rs_source[times] = {raw, ends, count}\n"
-        "      return times, amounts, 1, count\n"
-        "    end\n"
-        "    ends[count] = e - 1\n"
-        "    pos = e + 1\n"
+        "  if not raw then return '', 0, 1, 0, 0, {}, {} end\n"
+        f"  if #raw < {_LOG_HEADER} or (#raw - {_LOG_HEADER}) % 16 ~= 0"
+        f" or string.sub(raw, 1, 4) ~= '{_LOG_MAGIC}' then\n"
+        "    error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)\n"
         "  end\n"
+        f"  local n = (#raw - {_LOG_HEADER}) / 16\n"
+        "  return raw, n, 1, n, (_rs_unpack('<d', raw, 5)), {}, {}\n"
         "end",
-        ("_rs_source",),
+        ("_rs_unpack",),
+    ),
+    "_rs_log_at": (
+        "local function _rs_log_at(raw, clean, times, amounts, j)\n"
+        "  if j <= clean then\n"
+        "    local t, a = _rs_unpack('<dd', raw, j * 16 - 3)\n"
+        "    return t, a\n"
+        "  end\n"
+        "  return times[j], amounts[j]\n"
+        "end",
+        ("_rs_unpack",),
+    ),
+    "_rs_log_time": (
+        "local function _rs_log_time(raw, clean, times, j)\n"
+        "  if j <= clean then return (_rs_unpack('<d', raw, j * 16 - 3)) end\n"
+        "  return times[j]\n"
+        "end",
+        ("_rs_unpack",),
+    ),
+    "_rs_log_amount": (
+        "local function _rs_log_amount(raw, clean, amounts, j)\n"
+        "  if j <= clean then return (_rs_unpack('<d', raw, j * 16 + 5)) end\n"
+        "  return amounts[j]\n"
+        "end",
+        ("_rs_unpack",),
     ),
     "_rs_encode_log": (
-        "local function _rs_encode_log(times, amounts, head, last)\n"
-        "  local parts, k, first = {}, 0, head\n"
-        "  local source = _rs_source[times]\n"
-        "  if source then\n"
-        "    local clean = source[3] < last and source[3] or last\n"
-        "    if head <= clean then\n"
-        "      local ends = source[2]\n"
-        "      local start = head == 1 and 1 or ends[head - 1] + 2\n"
-        "      parts[1] = string.sub(source[1], start, ends[clean])\n"
-        "      k, first = 1, clean + 1\n"
-        "    end\n"
+        "local function _rs_encode_log(raw, clean, times, amounts, head, last, total)\n"
+        f"  local parts, k = {{'{_LOG_MAGIC}' .. _rs_pack('<d', total)}}, 1\n"
+        "  if head <= clean then\n"
+        "    k = 2\n"
+        "    parts[2] = string.sub(raw, head * 16 - 3, clean * 16 + 12)\n"
         "  end\n"
-        "  for j = first, last do\n"
+        "  for j = head > clean and head or clean + 1, last do\n"
         "    k = k + 1\n"
-        "    parts[k] = _rs_fmt('%.17g:%.17g', times[j], amounts[j])\n"
+        "    parts[k] = _rs_pack('<dd', times[j], amounts[j])\n"
         "  end\n"
-        "  return table.concat(parts, ',')\n"
+        "  return table.concat(parts)\n"
         "end",
-        ("_rs_fmt", "_rs_source"),
+        ("_rs_pack",),
     ),
     "_rs_log_trim": (
-        "local function _rs_log_trim(times, head, last, cutoff)\n"
-        "  while head <= last and times[head] <= cutoff do head = head + 1 end\n"
-        "  return head\n"
+        "local function _rs_log_trim(raw, clean, times, amounts, head, last, total, cutoff)\n"
+        "  while head <= last do\n"
+        "    local t, a = _rs_log_at(raw, clean, times, amounts, head)\n"
+        "    if not (t <= cutoff) then break end\n"
+        "    total = total - a\n"
+        "    head = head + 1\n"
+        "  end\n"
+        "  if head > last then total = 0 end\n"
+        "  return head, total\n"
         "end",
-        (),
+        ("_rs_log_at",),
     ),
     "_rs_log_append": (
-        "local function _rs_log_append(times, amounts, head, last, t, a, line)\n"
+        "local function _rs_log_append(raw, clean, times, amounts, head, last, total, t, a, line)\n"
         "  if t - t ~= 0 or a - a ~= 0 then\n"
         f"    error('ratescript: line ' .. line .. ': {_NOT_FINITE}', 0)\n"
         "  end\n"
-        "  if last >= head and t <= times[last] then\n"
-        "    amounts[last] = amounts[last] + a\n"
-        "    local source = _rs_source[times]\n"
-        "    if source and last <= source[3] then source[3] = last - 1 end\n"
-        "    return last\n"
+        "  if last >= head then\n"
+        "    local last_t, last_a = _rs_log_at(raw, clean, times, amounts, last)\n"
+        "    if t <= last_t then\n"
+        "      if last <= clean then clean, times[last] = last - 1, last_t end\n"
+        "      amounts[last] = last_a + a\n"
+        "      return last, clean, total + a\n"
+        "    end\n"
         "  end\n"
         "  last = last + 1\n"
         "  times[last], amounts[last] = t, a\n"
-        "  return last\n"
+        "  return last, clean, total + a\n"
         "end",
-        ("_rs_source",),
+        ("_rs_log_at",),
     ),
-    "_rs_log_sum": (
-        "local function _rs_log_sum(amounts, head, last)\n"
-        "  local total = 0\n"
-        "  for j = head, last do total = total + amounts[j] end\n"
-        "  return total\n"
+    "_rs_log_drop_oldest": (
+        "local function _rs_log_drop_oldest(raw, clean, amounts, head, last, total)\n"
+        "  if head > last then return head, total end\n"
+        "  total = total - _rs_log_amount(raw, clean, amounts, head)\n"
+        "  head = head + 1\n"
+        "  if head > last then total = 0 end\n"
+        "  return head, total\n"
         "end",
-        (),
+        ("_rs_log_amount",),
     ),
 }
+
+
+class LogLocals(NamedTuple):
+    raw: str
+    clean: str
+    times: str
+    amounts: str
+    head: str
+    last: str
+    total: str
 
 
 def _plain(node: n.Expr) -> bool:
@@ -251,10 +284,10 @@ class LuaGenerator(Generator):
     def name(self, name: str) -> str:
         return self.names.get(name, name)
 
-    def log(self, log: str) -> tuple[str, str, str, str]:
-        """A log lives in four locals: times, amounts, head index, last index."""
+    def log(self, log: str) -> LogLocals:
+        """The seven locals a log lives in (see ``_rs_get_log``)."""
         base = self.name(log)
-        return f"{base}__t", f"{base}__a", f"{base}__h", f"{base}__n"
+        return LogLocals(*(f"{base}__{part}" for part in ("r", "c", "t", "a", "h", "n", "s")))
 
     def generate(self) -> str:
         ir = self.ir
@@ -378,19 +411,21 @@ class LuaBody(Generator):
         return f"{self.use('_rs_' + node.func)}({args})"
 
     def expr_LogSum(self, node: n.LogSum) -> str:
-        _times, amounts, head, last = self.parent.log(node.log)
-        return f"{self.use('_rs_log_sum')}({amounts}, {head}, {last})"
+        return self.parent.log(node.log).total
 
     def expr_LogCount(self, node: n.LogCount) -> str:
-        _times, _amounts, head, last = self.parent.log(node.log)
-        return f"({last} - {head} + 1)"
+        log = self.parent.log(node.log)
+        return f"({log.last} - {log.head} + 1)"
 
     def expr_LogEdge(self, node: n.LogEdge) -> str:
-        times, amounts, head, last = self.parent.log(node.log)
-        array = amounts if node.part == "amount" else times
-        index = last if node.newest else head
+        log = self.parent.log(node.log)
+        index = log.last if node.newest else log.head
+        if node.part == "amount":
+            value = f"{self.use('_rs_log_amount')}({log.raw}, {log.clean}, {log.amounts}, {index})"
+        else:
+            value = f"{self.use('_rs_log_time')}({log.raw}, {log.clean}, {log.times}, {index})"
         # Safe as "and/or": an entry is a number, never false.
-        return f"({last} >= {head} and {array}[{index}] or {self.expr(node.default)})"
+        return f"({log.last} >= {log.head} and {value} or {self.expr(node.default)})"
 
     # --- statements ------------------------------------------------------------------
 
@@ -419,13 +454,16 @@ class LuaBody(Generator):
         self.out.line("end")
 
     def stmt_ForLog(self, node: n.ForLog) -> None:
-        times, amounts, head, last = self.parent.log(node.log)
+        log = self.parent.log(node.log)
         self.loops += 1
         index = f"_i{self.loops}"
-        self.out.line(f"for {index} = {head}, {last} do")
+        self.out.line(f"for {index} = {log.head}, {log.last} do")
         self.out.indent()
         time_var, amount_var = self.parent.name(node.time_var), self.parent.name(node.amount_var)
-        self.out.line(f"{time_var}, {amount_var} = {times}[{index}], {amounts}[{index}]")
+        self.out.line(
+            f"{time_var}, {amount_var} = {self.use('_rs_log_at')}({log.raw}, {log.clean}, "
+            f"{log.times}, {log.amounts}, {index})"
+        )
         self.block(node.body)
         self.out.dedent()
         self.out.line("end")
@@ -460,8 +498,11 @@ class LuaBody(Generator):
         spec = self.ir.keys[node.key]
         slot = node.key + 1
         if spec.kind is n.KeyKind.LOG:
-            log = ", ".join(self.parent.log(node.targets[0]))
-            self.out.line(f"{log} = {self.use('_rs_get_log')}({slot})")
+            log = self.parent.log(node.targets[0])
+            scalars = ", ".join((log.raw, log.clean, log.head, log.last, log.total))
+            self.out.line(
+                f"{scalars}, {log.times}, {log.amounts} = {self.use('_rs_get_log')}({slot})"
+            )
             return
         # The defaults are evaluated only in the "else" branch, before any target is set,
         # so a default may refer to the old value of its own target.
@@ -506,7 +547,11 @@ class LuaBody(Generator):
             clamped = f"{floor}(1, {ceiling}(315360000000, {ceil}({self.expr(node.ttl_ms)})))"
             ttl = f", 'PX', {self.use('_rs_fmt')}('%d', {clamped})"
         if spec.kind is n.KeyKind.LOG:
-            value = f"{self.use('_rs_encode_log')}({', '.join(self.parent.log(node.log))})"
+            log = self.parent.log(node.log)
+            value = (
+                f"{self.use('_rs_encode_log')}({log.raw}, {log.clean}, {log.times}, "
+                f"{log.amounts}, {log.head}, {log.last}, {log.total})"
+            )
             self.out.line(f"redis.call('SET', {key}, {value}{ttl})")
             return
         # A block of its own, so the temporaries never pile up as top-level locals.
@@ -530,22 +575,27 @@ class LuaBody(Generator):
         self.out.line(f"redis.call('DEL', KEYS[{node.key + 1}])")
 
     def stmt_LogTrim(self, node: n.LogTrim) -> None:
-        times, _amounts, head, last = self.parent.log(node.log)
+        log = self.parent.log(node.log)
         self.out.line(
-            f"{head} = {self.use('_rs_log_trim')}({times}, {head}, {last}, "
+            f"{log.head}, {log.total} = {self.use('_rs_log_trim')}({log.raw}, {log.clean}, "
+            f"{log.times}, {log.amounts}, {log.head}, {log.last}, {log.total}, "
             f"{self.expr(node.cutoff)})"
         )
 
     def stmt_LogAppend(self, node: n.LogAppend) -> None:
-        times, amounts, head, last = self.parent.log(node.log)
+        log = self.parent.log(node.log)
         self.out.line(
-            f"{last} = {self.use('_rs_log_append')}({times}, {amounts}, {head}, "
-            f"{last}, {self.expr(node.time)}, {self.expr(node.amount)}, {node.line})"
+            f"{log.last}, {log.clean}, {log.total} = {self.use('_rs_log_append')}({log.raw}, "
+            f"{log.clean}, {log.times}, {log.amounts}, {log.head}, {log.last}, {log.total}, "
+            f"{self.expr(node.time)}, {self.expr(node.amount)}, {node.line})"
         )
 
     def stmt_LogDropOldest(self, node: n.LogDropOldest) -> None:
-        _times, _amounts, head, last = self.parent.log(node.log)
-        self.out.line(f"if {head} <= {last} then {head} = {head} + 1 end")
+        log = self.parent.log(node.log)
+        self.out.line(
+            f"{log.head}, {log.total} = {self.use('_rs_log_drop_oldest')}({log.raw}, "
+            f"{log.clean}, {log.amounts}, {log.head}, {log.last}, {log.total})"
+        )
 
 
 def generate_lua(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:

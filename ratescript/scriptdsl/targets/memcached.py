@@ -40,7 +40,7 @@ class MemcachedPlan:
             shape = {
                 n.KeyKind.NUMBER: "a number",
                 n.KeyKind.RECORD: f"record {spec.record_name}({', '.join(spec.fields)})",
-                n.KeyKind.LOG: "a log of time:amount entries",
+                n.KeyKind.LOG: "a log of (time, amount) entries and their total",
             }[spec.kind]
             lines.append(f"  gets {spec.name}  -- {shape}")
         lines.append("compute: the Python target below, on the decoded values")

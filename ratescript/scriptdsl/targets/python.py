@@ -1,7 +1,7 @@
 """The Python target: one plain function per script, ``compile()``d once.
 
 The function is pure: it takes the clock, the current value of each declared key
-(decoded: a float, a tuple of record fields, a list of log entries, or ``None``
+(decoded: a float, a tuple of record fields, a log's ``(entries, total)``, or ``None``
 when missing) and the numeric parameters, and returns
 ``(allowed, wait_ms, remaining, reset_ms, metadata, writes)`` where ``writes``
 holds, per key, the value to store (or ``KEEP`` / ``DELETE``) and its TTL in ms,
@@ -20,6 +20,11 @@ __all__ = ["PythonGenerator", "generate_python"]
 
 def _key(index: int) -> str:
     return f"_k{index}"
+
+
+def _total(log: str) -> str:
+    """The local holding a log's running total (``__`` names are the compiler's own)."""
+    return f"{log}__total"
 
 
 class PythonGenerator(Generator):
@@ -84,7 +89,7 @@ class PythonGenerator(Generator):
         return f"{node.func}({args})"
 
     def expr_LogSum(self, node: n.LogSum) -> str:
-        return f"_rs_log_sum({node.log})"
+        return _total(node.log)
 
     def expr_LogCount(self, node: n.LogCount) -> str:
         return f"float(len({node.log}))"
@@ -151,7 +156,7 @@ class PythonGenerator(Generator):
         spec = self.ir.keys[node.key]
         targets = ", ".join(node.targets)
         if spec.kind is n.KeyKind.LOG:
-            self.out.line(f"{targets} = _rs_log_copy({key})")
+            self.out.line(f"{targets}, {_total(targets)} = _rs_log_copy({key})")
         elif spec.kind is n.KeyKind.NUMBER:
             self.out.line(
                 f"{targets} = {key} if {key} is not None else {self.expr(node.defaults[0])}"
@@ -170,7 +175,8 @@ class PythonGenerator(Generator):
         key = _key(node.key)
         spec = self.ir.keys[node.key]
         if spec.kind is n.KeyKind.LOG:
-            value = node.log
+            # No copy: a stored log never changes again (the frontend forbids it).
+            value = f"({node.log}, {_total(node.log)})"
         elif spec.kind is n.KeyKind.NUMBER:
             value = f"_rs_number({node.line}, {self.expr(node.values[0])})"
         else:
@@ -186,16 +192,19 @@ class PythonGenerator(Generator):
         self.out.line(f"_t{node.key} = None")
 
     def stmt_LogTrim(self, node: n.LogTrim) -> None:
-        self.out.line(f"_rs_log_trim({node.log}, {self.expr(node.cutoff)})")
+        total = _total(node.log)
+        self.out.line(f"{total} = _rs_log_trim({node.log}, {total}, {self.expr(node.cutoff)})")
 
     def stmt_LogAppend(self, node: n.LogAppend) -> None:
+        total = _total(node.log)
         self.out.line(
-            f"_rs_log_append({node.log}, {self.expr(node.time)}, "
+            f"{total} = _rs_log_append({node.log}, {total}, {self.expr(node.time)}, "
             f"{self.expr(node.amount)}, {node.line})"
         )
 
     def stmt_LogDropOldest(self, node: n.LogDropOldest) -> None:
-        self.out.line(f"_rs_log_drop_oldest({node.log})")
+        total = _total(node.log)
+        self.out.line(f"{total} = _rs_log_drop_oldest({node.log}, {total})")
 
 
 def generate_python(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:

@@ -1,51 +1,52 @@
 -- ratescript script `sliding_log_readonly` from ratescript.builtin_scripts, line 69
 -- generated code: do not edit
 local _rs_fmt = string.format
-local _rs_source = {}
+local _rs_unpack = struct.unpack
 local function _rs_get_log(i)
   local raw = redis.call('GET', KEYS[i])
-  local times, amounts = {}, {}
-  if not raw or raw == '' then return times, amounts, 1, 0 end
-  local ends, count, pos, last = {}, 0, 1, #raw
-  while true do
-    local _, e, t, a, sep = string.find(raw, '^([0-9.e+-]*):([0-9.e+-]*)(,?)', pos)
-    t, a = tonumber(t), tonumber(a)
-    if not (t and a) or (sep == '' and e < last) then
-      error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)
-    end
-    count = count + 1
-    times[count], amounts[count] = t, a
-    if sep == '' then
-      ends[count] = e
-      _rs_source[times] = {raw, ends, count}
-      return times, amounts, 1, count
-    end
-    ends[count] = e - 1
-    pos = e + 1
+  if not raw then return '', 0, 1, 0, 0, {}, {} end
+  if #raw < 12 or (#raw - 12) % 16 ~= 0 or string.sub(raw, 1, 4) ~= 'RSL1' then
+    error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)
   end
+  local n = (#raw - 12) / 16
+  return raw, n, 1, n, (_rs_unpack('<d', raw, 5)), {}, {}
 end
-local function _rs_log_trim(times, head, last, cutoff)
-  while head <= last and times[head] <= cutoff do head = head + 1 end
-  return head
+local function _rs_log_at(raw, clean, times, amounts, j)
+  if j <= clean then
+    local t, a = _rs_unpack('<dd', raw, j * 16 - 3)
+    return t, a
+  end
+  return times[j], amounts[j]
 end
-local function _rs_log_append(times, amounts, head, last, t, a, line)
+local function _rs_log_time(raw, clean, times, j)
+  if j <= clean then return (_rs_unpack('<d', raw, j * 16 - 3)) end
+  return times[j]
+end
+local function _rs_log_trim(raw, clean, times, amounts, head, last, total, cutoff)
+  while head <= last do
+    local t, a = _rs_log_at(raw, clean, times, amounts, head)
+    if not (t <= cutoff) then break end
+    total = total - a
+    head = head + 1
+  end
+  if head > last then total = 0 end
+  return head, total
+end
+local function _rs_log_append(raw, clean, times, amounts, head, last, total, t, a, line)
   if t - t ~= 0 or a - a ~= 0 then
     error('ratescript: line ' .. line .. ': cannot store a number that is not finite', 0)
   end
-  if last >= head and t <= times[last] then
-    amounts[last] = amounts[last] + a
-    local source = _rs_source[times]
-    if source and last <= source[3] then source[3] = last - 1 end
-    return last
+  if last >= head then
+    local last_t, last_a = _rs_log_at(raw, clean, times, amounts, last)
+    if t <= last_t then
+      if last <= clean then clean, times[last] = last - 1, last_t end
+      amounts[last] = last_a + a
+      return last, clean, total + a
+    end
   end
   last = last + 1
   times[last], amounts[last] = t, a
-  return last
-end
-local function _rs_log_sum(amounts, head, last)
-  local total = 0
-  for j = head, last do total = total + amounts[j] end
-  return total
+  return last, clean, total + a
 end
 local _now = tonumber(ARGV[1])
 if not _now then
@@ -55,28 +56,28 @@ end
 local limit = tonumber(ARGV[2]) or error('ratescript: argument limit is not a number')
 local period_ms = tonumber(ARGV[3]) or error('ratescript: argument period_ms is not a number')
 local cost = tonumber(ARGV[4]) or error('ratescript: argument cost is not a number')
-local now, used, need, freed, wait, time, amount, entries__t
-local entries__a, entries__h, entries__n
+local now, used, need, freed, wait, time, amount, entries__r
+local entries__c, entries__t, entries__a, entries__h, entries__n, entries__s
 now = _now
-entries__t, entries__a, entries__h, entries__n = _rs_get_log(1)
-entries__h = _rs_log_trim(entries__t, entries__h, entries__n, (now - period_ms))
-used = _rs_log_sum(entries__a, entries__h, entries__n)
+entries__r, entries__c, entries__h, entries__n, entries__s, entries__t, entries__a = _rs_get_log(1)
+entries__h, entries__s = _rs_log_trim(entries__r, entries__c, entries__t, entries__a, entries__h, entries__n, entries__s, (now - period_ms))
+used = entries__s
 if (cost > limit) then
   return _rs_fmt('0 0 %.17g 0', (limit - used))
 end
 if ((used + cost) <= limit) then
-  entries__n = _rs_log_append(entries__t, entries__a, entries__h, entries__n, now, cost, 82)
-  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))
+  entries__n, entries__c, entries__s = _rs_log_append(entries__r, entries__c, entries__t, entries__a, entries__h, entries__n, entries__s, now, cost, 82)
+  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries__n >= entries__h and _rs_log_time(entries__r, entries__c, entries__t, entries__h) or now) + period_ms) - now))
 end
 need = ((used + cost) - limit)
 freed = 0
 wait = 0
 for _i1 = entries__h, entries__n do
-  time, amount = entries__t[_i1], entries__a[_i1]
+  time, amount = _rs_log_at(entries__r, entries__c, entries__t, entries__a, _i1)
   freed = (freed + amount)
   if (freed >= need) then
     wait = ((time + period_ms) - now)
     break
   end
 end
-return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries__n >= entries__h and entries__t[entries__h] or now) + period_ms) - now))
+return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries__n >= entries__h and _rs_log_time(entries__r, entries__c, entries__t, entries__h) or now) + period_ms) - now))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ratescript.decision import Decision
-from ratescript.scriptdsl.codec import KeyCodec
+from ratescript.scriptdsl.codec import KeyCodec, canonical
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
@@ -42,7 +42,11 @@ class Executor(Protocol):
         """Run ``script`` on ``keys`` with ``args`` at time ``now`` (ms)."""
 
     def state(self, now: float, keys: Sequence[str]) -> dict[str, bytes]:
-        """The stored bytes of those of ``keys`` that are live at time ``now``."""
+        """The stored bytes of those of ``keys`` that are live at time ``now``.
+
+        Canonical bytes (``codec.canonical``): a log as written compact, whatever
+        entries dropped from its front a Redis script left for later.
+        """
 
     def forget(self, key: str) -> None:
         """Drop ``key``, as an expiry would."""
@@ -160,7 +164,7 @@ class LuaExecutor:
         for key in keys:
             value = self.emulator.get(key)
             if value is not None:
-                out[key] = value
+                out[key] = canonical(value)
         return out
 
 
@@ -198,4 +202,8 @@ class StoreExecutor:
         assert self.store is not None, "attach a store first"
         self.now = now
         values = self.loop.run_until_complete(self.store.multi_get(list(keys)))
-        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+        return {
+            key: canonical(value)
+            for key, value in zip(keys, values, strict=True)
+            if value is not None
+        }

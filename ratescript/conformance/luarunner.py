@@ -14,8 +14,9 @@ What is emulated, checked against a real redis-server 7.0.15 by
   Redis's ``pcall`` that turns error tables into their ``err`` string, and the
   error handler that names the script line;
 * ``redis.call``/``redis.pcall`` for GET, SET (NX/XX/GET/KEEPTTL/EX/PX/EXAT/PXAT),
-  DEL, EXISTS, MGET, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (NX/XX/GT/LT), PERSIST,
-  TTL/PTTL, TIME, INCR/DECR/INCRBY/DECRBY (exact 64-bit), INCRBYFLOAT (exact x87
+  STRLEN, GETRANGE, SETRANGE, APPEND (offsets of up to 15 digits), DEL, EXISTS, MGET,
+  EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (NX/XX/GT/LT), PERSIST, TTL/PTTL, TIME,
+  INCR/DECR/INCRBY/DECRBY (exact 64-bit), INCRBYFLOAT (exact x87
   ``long double`` arithmetic and ``%.17Lf`` formatting, as Redis computes it);
 * the Lua → RESP2 → redis-py reply conversion, including integer truncation, nil
   holes, status and error tables, the RESP3 ``double``/``map``/``set`` fields, and the
@@ -275,6 +276,51 @@ define('exists', -2, false, function(a, n)
     if lookup(a[i]) ~= nil then count = count + 1 end
   end
   return count
+end)
+
+-- String ranges, as a stored log is read and written in place. Offsets are parsed
+-- as Redis parses them, for the lengths a script can reach (up to 15 digits).
+local NOT_AN_INTEGER = 'ERR value is not an integer or out of range'
+
+define('strlen', 2, false, function(a)
+  local v = lookup(a[2])
+  return v and #v or 0
+end)
+
+define('getrange', 4, false, function(a)
+  local first, last = small_int(a[3], 15), small_int(a[4], 15)
+  if first == nil or last == nil then return nil, NOT_AN_INTEGER end
+  local v = lookup(a[2]) or ''
+  local size = #v
+  if first < 0 and last < 0 and first > last then return '' end
+  if first < 0 then first = size + first end
+  if last < 0 then last = size + last end
+  if first < 0 then first = 0 end
+  if last < 0 then last = 0 end
+  if last >= size then last = size - 1 end
+  if first > last or size == 0 then return '' end
+  return sub(v, first + 1, last + 1)
+end)
+
+define('setrange', 4, true, function(a)
+  local offset = small_int(a[3], 15)
+  if offset == nil then return nil, NOT_AN_INTEGER end
+  if offset < 0 then return nil, 'ERR offset is out of range' end
+  local key, value = a[2], a[4]
+  local old = lookup(key)
+  if #value == 0 then return old and #old or 0 end
+  old = old or ''
+  if #old < offset then old = old .. string.rep('\0', offset - #old) end
+  local new = sub(old, 1, offset) .. value .. sub(old, offset + #value + 1)
+  data[key] = new
+  return #new
+end)
+
+define('append', 3, true, function(a)
+  local key = a[2]
+  local new = (lookup(key) or '') .. a[3]
+  data[key] = new
+  return #new
 end)
 
 define('mget', -2, false, function(a, n)

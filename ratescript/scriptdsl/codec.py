@@ -6,12 +6,16 @@ byte-identical between Python's ``b"%.17g" % x`` and Lua 5.1's
 
 * a number: ``b"12.5"``
 * a record: its fields in declaration order, joined by ``:`` — ``b"12.5:1700000000000"``
-* a log: binary, so that a script can read one entry without parsing the others —
-  the magic ``b"RSL1"``, the log's running total as a little-endian double, then one
-  16-byte ``(time, amount)`` pair of little-endian doubles per entry, oldest first.
-  Redis scripts read it with ``struct.unpack`` at an entry's offset and write the
-  unchanged entries back as one ``string.sub``; doubles copied as bytes are exact,
-  with no printing at all.
+* a log: binary, so that a script can read and write one entry without touching the
+  others — the magic ``b"RSL1"``, then little-endian doubles: the log's running
+  total, how many entries at the front are dropped, and one ``(time, amount)`` pair
+  per entry, oldest first (20 bytes of header, 16 per entry). Doubles copied as
+  bytes are exact, with no printing at all. Redis scripts read the entries they need
+  with ``GETRANGE`` and write only what changed (``SETRANGE`` of the header,
+  ``APPEND`` of new entries): dropping entries from the front just counts them, and
+  the value is rewritten compact once they outnumber the live ones. Every other
+  target writes logs compact (nothing dropped); ``canonical`` gives those bytes for
+  any stored log, which is what comparing stores compares.
 
 A decoded log is ``(entries, total)``: a list of ``(time, amount)`` tuples and the
 total every target keeps up to date as entries come and go (see ``runtime``), so
@@ -39,11 +43,20 @@ from typing import Any
 from ratescript.exceptions import CorruptStateError
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
 
-__all__ = ["LOG_MAGIC", "DecodedLog", "KeyCodec", "LogValue", "codec_for", "encode_written"]
+__all__ = [
+    "LOG_MAGIC",
+    "DecodedLog",
+    "KeyCodec",
+    "LogValue",
+    "as_decoded",
+    "canonical",
+    "codec_for",
+    "encode_written",
+]
 
 #: The first bytes of every stored log (format version 1).
 LOG_MAGIC = b"RSL1"
-_HEADER = struct.Struct("<4sd")  # the magic and the running total
+_HEADER = struct.Struct("<4sdd")  # the magic, the running total, the dropped entries
 _ENTRY_SIZE = 16  # two little-endian doubles: time, amount
 _ENTRY = struct.Struct("<dd")
 
@@ -115,7 +128,7 @@ LogValue = tuple[list[tuple[float, float]], float]
 
 
 def _pack(total: float, entries: list[tuple[float, float]]) -> bytes:
-    return _HEADER.pack(LOG_MAGIC, total) + struct.pack(
+    return _HEADER.pack(LOG_MAGIC, total, 0.0) + struct.pack(
         f"<{2 * len(entries)}d", *itertools.chain.from_iterable(entries)
     )
 
@@ -128,20 +141,46 @@ def _encode_log(value: LogValue) -> bytes:
 class DecodedLog(list[tuple[float, float]]):
     """The entries of a decoded log, with the bytes they came from, so a write can re-use them."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "start")
 
     raw: bytes
+    start: int  # where the first entry's bytes begin in ``raw``
 
 
-def _decode_log(raw: bytes) -> LogValue:
+def _decode_log(raw: bytes) -> tuple[DecodedLog, float]:
     if len(raw) < _HEADER.size or (len(raw) - _HEADER.size) % _ENTRY_SIZE:
         raise ValueError("not a whole number of entries")
-    magic, total = _HEADER.unpack_from(raw)
-    if magic != LOG_MAGIC:
+    magic, total, dropped = _HEADER.unpack_from(raw)
+    count = (len(raw) - _HEADER.size) // _ENTRY_SIZE
+    if magic != LOG_MAGIC or not 0 <= dropped <= count or dropped != int(dropped):
         raise ValueError("not a log")
-    entries = DecodedLog(_ENTRY.iter_unpack(memoryview(raw)[_HEADER.size :]))
+    start = _HEADER.size + int(dropped) * _ENTRY_SIZE
+    entries = DecodedLog(_ENTRY.iter_unpack(memoryview(raw)[start:]))
     entries.raw = raw
+    entries.start = start
     return entries, total
+
+
+def as_decoded(value: LogValue, raw: bytes) -> LogValue:
+    """``value`` as if decoded from ``raw`` (its compact encoding), so a write re-uses it."""
+    entries = DecodedLog(value[0])
+    entries.raw = raw
+    entries.start = _HEADER.size
+    return entries, value[1]
+
+
+def canonical(raw: bytes) -> bytes:
+    """A stored value as every target but Redis writes it: a log without dropped entries.
+
+    Anything that is not a log is returned as it is.
+    """
+    if not raw.startswith(LOG_MAGIC):
+        return raw
+    try:
+        entries, total = _decode_log(raw)
+    except ValueError:
+        return raw
+    return raw if entries.start == _HEADER.size else _pack(total, entries)
 
 
 def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
@@ -163,10 +202,10 @@ def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
     kept = min(len(old) - head, len(entries))
     same = list(map(operator.is_, entries[:kept], old[head : head + kept]))
     kept = same.index(False) if False in same else kept
-    start = _HEADER.size + head * _ENTRY_SIZE
+    start = old.start + head * _ENTRY_SIZE
     return b"".join(
         [
-            _HEADER.pack(LOG_MAGIC, total),
+            _HEADER.pack(LOG_MAGIC, total, 0.0),
             old.raw[start : start + kept * _ENTRY_SIZE],
             struct.pack(
                 f"<{2 * (len(entries) - kept)}d", *itertools.chain.from_iterable(entries[kept:])

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ratescript.scriptdsl import nodes as n
 
-__all__ = ["readonly_twin", "written_keys"]
+__all__ = ["readonly_twin", "statements", "written_keys"]
+
+
+def statements(body: Iterable[n.Stmt]) -> Iterator[n.Stmt]:
+    """Every statement of ``body``, nested ones included, in source order."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, n.If):
+            yield from statements(stmt.body)
+            yield from statements(stmt.orelse)
+        elif isinstance(stmt, n.ForLog):
+            yield from statements(stmt.body)
 
 
 def _without_writes(body: Iterable[n.Stmt]) -> tuple[n.Stmt, ...]:
@@ -36,12 +47,4 @@ def readonly_twin(ir: n.ScriptIR) -> n.ScriptIR:
 
 def written_keys(body: Iterable[n.Stmt]) -> set[int]:
     """Indices of the keys a script may write or delete."""
-    found: set[int] = set()
-    for stmt in body:
-        if isinstance(stmt, n.StoreKey | n.DeleteKey):
-            found.add(stmt.key)
-        elif isinstance(stmt, n.If):
-            found |= written_keys(stmt.body) | written_keys(stmt.orelse)
-        elif isinstance(stmt, n.ForLog):
-            found |= written_keys(stmt.body)
-    return found
+    return {stmt.key for stmt in statements(body) if isinstance(stmt, n.StoreKey | n.DeleteKey)}

@@ -62,7 +62,7 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, LogValue, encode_written
+from ratescript.scriptdsl.codec import KeyCodec, LogValue, as_decoded, encode_written
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
@@ -589,9 +589,7 @@ class MemcachedStore(Store):
     def _remember_log(self, key: bytes, data: bytes, value: LogValue) -> None:
         if len(self._logs) >= _LOGS_KEPT:
             self._logs.clear()
-        entries = DecodedLog(value[0])
-        entries.raw = data
-        self._logs[key] = (data, (entries, value[1]))
+        self._logs[key] = (data, as_decoded(value, data))
 
     async def _store(
         self, key: bytes, data: bytes, exptime: int, cas: int | None, *, force: bool = False

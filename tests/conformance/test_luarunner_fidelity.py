@@ -47,6 +47,34 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    # String ranges: how a stored log is read and written in place
+    "strlen-miss-and-hit": Case(
+        "local a = redis.call('STRLEN', KEYS[1]) redis.call('SET', KEYS[1], 'hello')"
+        " return {a, redis.call('STRLEN', KEYS[1])}"
+    ),
+    "getrange-positions": Case(
+        "redis.call('SET', KEYS[1], 'abcdefgh') local r = {}"
+        " for _, p in ipairs({{0, 3}, {2, -1}, {-3, -1}, {5, 100}, {4, 2}, {-100, 1},"
+        " {-1, -3}, {8, 9}, {0, -100}}) do"
+        "   r[#r + 1] = redis.call('GETRANGE', KEYS[1], p[1], p[2]) end"
+        " r[#r + 1] = redis.call('GETRANGE', KEYS[2], 0, 10) return r"
+    ),
+    "getrange-not-an-integer": Case("return redis.call('GETRANGE', KEYS[1], 'x', 1)"),
+    "setrange-overwrites-pads-and-keeps-ttl": Case(
+        "redis.call('SET', KEYS[1], 'abcdef', 'PX', 100000)"
+        " local a = redis.call('SETRANGE', KEYS[1], 2, 'XY')"
+        " local b = redis.call('SETRANGE', KEYS[1], 9, 'Z')"
+        " local c = redis.call('SETRANGE', KEYS[2], 3, 'Q')"
+        " local d = redis.call('SETRANGE', KEYS[3], 3, '')"
+        " return {a, b, c, d, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]),"
+        " redis.call('EXISTS', KEYS[3]), redis.call('PTTL', KEYS[1]) > 0 and 1 or 0}"
+    ),
+    "setrange-negative-offset": Case("return redis.call('SETRANGE', KEYS[1], -1, 'x')"),
+    "append-creates-and-extends": Case(
+        "local a = redis.call('APPEND', KEYS[1], 'ab')"
+        " local b = redis.call('APPEND', KEYS[1], struct.pack('<d', 1.5))"
+        " return {a, b, redis.call('GET', KEYS[1])}"
+    ),
     # GET / SET and its options
     "get-miss-is-nil": Case("return redis.call('GET', KEYS[1])"),
     "get-miss-is-false": Case("return redis.call('GET', KEYS[1]) == false"),

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ratescript.exceptions import CorruptStateError
-from ratescript.scriptdsl.codec import LOG_MAGIC, DecodedLog, codec_for, encode_written
+from ratescript.scriptdsl.codec import (
+    LOG_MAGIC,
+    DecodedLog,
+    canonical,
+    codec_for,
+    encode_written,
+)
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
 from ratescript.scriptdsl.runtime import log_append, log_copy, log_trim
 
@@ -24,10 +30,10 @@ def logs(draw: st.DrawFn) -> tuple[list[tuple[float, float]], float]:
     return entries, draw(NUMBERS)
 
 
-def test_layout_is_magic_total_then_pairs_of_little_endian_doubles() -> None:
+def test_layout_is_magic_total_dropped_then_pairs_of_little_endian_doubles() -> None:
     raw = LOG.encode(([(1.0, 2.0), (3.5, -0.0)], 2.0))
-    assert raw == LOG_MAGIC + struct.pack("<5d", 2.0, 1.0, 2.0, 3.5, -0.0)
-    assert LOG.encode(([], 0.0)) == LOG_MAGIC + struct.pack("<d", 0.0)
+    assert raw == LOG_MAGIC + struct.pack("<6d", 2.0, 0.0, 1.0, 2.0, 3.5, -0.0)
+    assert LOG.encode(([], 0.0)) == LOG_MAGIC + struct.pack("<2d", 0.0, 0.0)
     entries, total = LOG.decode("k", raw)
     assert entries == [(1.0, 2.0), (3.5, -0.0)]
     assert struct.pack("<d", entries[1][1]) == struct.pack("<d", -0.0)  # the sign survives
@@ -57,7 +63,18 @@ def test_entries_changed_in_place_are_packed_again() -> None:
     expected = LOG.encode(([(1.0, 1.0), (2.0, 5.0), (3.0, 1.0)], 7.0))
     assert encode_written(LOG, (written, 7.0), read) == expected
     assert encode_written(LOG, ([(9.0, 9.0)], 9.0), read) == LOG.encode(([(9.0, 9.0)], 9.0))
-    assert encode_written(LOG, ([], 0.0), read) == LOG_MAGIC + struct.pack("<d", 0.0)
+    assert encode_written(LOG, ([], 0.0), read) == LOG_MAGIC + struct.pack("<2d", 0.0, 0.0)
+
+
+def test_entries_a_redis_script_dropped_are_skipped_and_canonical_drops_them() -> None:
+    # What a Redis script leaves after dropping two entries in place: counted, not removed.
+    raw = LOG_MAGIC + struct.pack("<8d", 1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 3.0, 1.0)
+    entries, total = LOG.decode("k", raw)
+    assert (entries, total) == ([(3.0, 1.0)], 1.0)
+    assert canonical(raw) == LOG.encode(([(3.0, 1.0)], 1.0))
+    written = encode_written(LOG, ([*entries, (4.0, 1.0)], 2.0), (entries, total))
+    assert written == LOG.encode(([(3.0, 1.0), (4.0, 1.0)], 2.0))
+    assert canonical(b"12.5") == b"12.5"  # not a log: as it is
 
 
 @pytest.mark.parametrize(
@@ -66,8 +83,11 @@ def test_entries_changed_in_place_are_packed_again() -> None:
         b"",
         b"RSL1",
         b"1:1,2:3",  # the text layout of earlier versions
-        LOG_MAGIC + struct.pack("<d", 0.0) + b"x",  # not a whole entry
-        b"XXXX" + struct.pack("<3d", 0.0, 1.0, 1.0),  # wrong magic
+        LOG_MAGIC + struct.pack("<2d", 0.0, 0.0) + b"x",  # not a whole entry
+        b"XXXX" + struct.pack("<4d", 0.0, 0.0, 1.0, 1.0),  # wrong magic
+        LOG_MAGIC + struct.pack("<4d", 0.0, 2.0, 1.0, 1.0),  # drops more than it holds
+        LOG_MAGIC + struct.pack("<4d", 0.0, 0.5, 1.0, 1.0),  # drops half an entry
+        LOG_MAGIC + struct.pack("<4d", 0.0, float("nan"), 1.0, 1.0),
     ],
 )
 def test_a_value_that_is_not_a_log_is_corrupt(raw: bytes) -> None:

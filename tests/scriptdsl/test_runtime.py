@@ -237,7 +237,7 @@ def test_log_codec_round_trips(entries: list[tuple[float, float]], total: float)
         (PAIR, b":", "2 numbers"),
         (LOG, b"1", "a log"),
         (LOG, b"1:2,", "a log"),
-        (LOG, b"RSL1" + bytes(9), "a log"),
+        (LOG, b"RSL1" + bytes(17), "a log"),
     ],
     ids=lambda v: v.name if isinstance(v, KeySpec) else None,
 )

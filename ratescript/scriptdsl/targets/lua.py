@@ -18,10 +18,9 @@ time. Every check fails with the message, and on the line, that a helper would h
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import LOG_MAGIC
+from ratescript.scriptdsl.passes import statements
 from ratescript.scriptdsl.targets.base import Generator
 
 __all__ = ["LuaGenerator", "generate_lua"]
@@ -80,9 +79,10 @@ _DIGITS = "[0-9.e+-]"
 # Lua 5.1 refuses patterns of more captures (LUA_MAXCAPTURES).
 _MAX_CAPTURES = 32
 _NOT_FINITE = "cannot store a number that is not finite"
-# The stored log's layout (codec.py): the magic, the total, then 16 bytes per entry.
+# The stored log's magic (codec.py), as Lua source.
 _LOG_MAGIC = LOG_MAGIC.decode("ascii")
-_LOG_HEADER = 12
+_CORRUPT_LOG = "error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)"
+
 
 # Each helper: its Lua definition and the helpers it needs. Redis runs the whole chunk
 # on every EVALSHA, so each `local function` is a new closure per call: the hot path
@@ -136,118 +136,163 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "end",
         (),
     ),
-    # A log is read lazily from its stored bytes (see codec): entry j's two doubles sit at
-    # byte 16j-3, so trimming, the ends and the total cost a few struct.unpack calls
-    # however long the log. In the script a log is seven locals: the bytes, how many of
-    # their entries are still as stored ("clean"), head and last index, the running
-    # total, and the tables holding entries past "clean" (merged or appended).
+    # A log is a table read lazily from its stored bytes (see codec): a 20-byte header
+    # (magic, total, dropped count), then entry j's two doubles at byte 16j+4. A script
+    # reads only the entries it needs (8 at a time, GETRANGE) and writes only what
+    # changed: SETRANGE of the header and of a merged entry, APPEND of new ones, so a
+    # thousand-entry log costs a handful of small commands, not two 16 kB copies.
+    # Dropped entries stay in front, counted, until they outnumber the live ones (and
+    # 32); then the log is written compact with SET and renumbered (`shift`). Before any
+    # other write to a key, the logs read from it take their live entries (`_rs_log_own`),
+    # and `_rs_dirty` keeps a second write from working in place on moved bytes.
     "_rs_unpack": ("local _rs_unpack = struct.unpack", ()),
     "_rs_pack": ("local _rs_pack = struct.pack", ()),
+    "_rs_dirty": ("local _rs_dirty = {}", ()),
     "_rs_get_log": (
         "local function _rs_get_log(i)\n"
-        "  local raw = redis.call('GET', KEYS[i])\n"
-        "  if not raw then return '', 0, 1, 0, 0, {}, {} end\n"
-        f"  if #raw < {_LOG_HEADER} or (#raw - {_LOG_HEADER}) % 16 ~= 0"
-        f" or string.sub(raw, 1, 4) ~= '{_LOG_MAGIC}' then\n"
-        "    error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)\n"
+        "  local key = KEYS[i]\n"
+        "  local size = redis.call('STRLEN', key)\n"
+        "  local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}\n"
+        "  log.t, log.a = {}, {}\n"
+        "  if size == 0 then\n"
+        "    if redis.call('EXISTS', key) == 1 then\n"
+        f"      {_CORRUPT_LOG}\n"
+        "    end\n"
+        "    return log\n"
         "  end\n"
-        f"  local n = (#raw - {_LOG_HEADER}) / 16\n"
-        "  return raw, n, 1, n, (_rs_unpack('<d', raw, 5)), {}, {}\n"
+        "  local count, total, dropped = (size - 20) / 16\n"
+        "  if size >= 20 and count == _rs_floor(count) then\n"
+        "    local head = redis.call('GETRANGE', key, 0, 19)\n"
+        f"    if string.sub(head, 1, 4) == '{_LOG_MAGIC}' then\n"
+        "      total, dropped = _rs_unpack('<dd', head, 5)\n"
+        "    end\n"
+        "  end\n"
+        "  if not (dropped and dropped >= 0 and dropped <= count\n"
+        "          and dropped == _rs_floor(dropped)) then\n"
+        f"    {_CORRUPT_LOG}\n"
+        "  end\n"
+        "  log.stored, log.clean, log.h, log.n, log.s = count, count, dropped + 1, count, total\n"
+        "  return log\n"
+        "end",
+        ("_rs_unpack", "_rs_floor"),
+    ),
+    # Entries j..last (all stored, unchanged) into the log's tables, in one GETRANGE.
+    "_rs_log_fetch": (
+        "local function _rs_log_fetch(log, j, last)\n"
+        "  local at = 16 * (j - log.shift)\n"
+        "  local raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)\n"
+        "  local t, a = log.t, log.a\n"
+        "  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, 16 * (k - j) + 1) end\n"
         "end",
         ("_rs_unpack",),
     ),
     "_rs_log_at": (
-        "local function _rs_log_at(raw, clean, times, amounts, j)\n"
-        "  if j <= clean then\n"
-        "    local t, a = _rs_unpack('<dd', raw, j * 16 - 3)\n"
-        "    return t, a\n"
+        "local function _rs_log_at(log, j)\n"
+        "  if log.t[j] == nil then\n"
+        "    _rs_log_fetch(log, j, j + 7 < log.clean and j + 7 or log.clean)\n"
         "  end\n"
-        "  return times[j], amounts[j]\n"
+        "  return log.t[j], log.a[j]\n"
         "end",
-        ("_rs_unpack",),
-    ),
-    "_rs_log_time": (
-        "local function _rs_log_time(raw, clean, times, j)\n"
-        "  if j <= clean then return (_rs_unpack('<d', raw, j * 16 - 3)) end\n"
-        "  return times[j]\n"
-        "end",
-        ("_rs_unpack",),
+        ("_rs_log_fetch",),
     ),
     "_rs_log_amount": (
-        "local function _rs_log_amount(raw, clean, amounts, j)\n"
-        "  if j <= clean then return (_rs_unpack('<d', raw, j * 16 + 5)) end\n"
-        "  return amounts[j]\n"
-        "end",
-        ("_rs_unpack",),
+        "local function _rs_log_amount(log, j)\n  local _, a = _rs_log_at(log, j)\n  return a\nend",
+        ("_rs_log_at",),
     ),
-    "_rs_encode_log": (
-        "local function _rs_encode_log(raw, clean, times, amounts, head, last, total)\n"
-        f"  local parts, k = {{'{_LOG_MAGIC}' .. _rs_pack('<d', total)}}, 1\n"
-        "  if head <= clean then\n"
-        "    k = 2\n"
-        "    parts[2] = string.sub(raw, head * 16 - 3, clean * 16 + 12)\n"
-        "  end\n"
-        "  for j = head > clean and head or clean + 1, last do\n"
-        "    k = k + 1\n"
-        "    parts[k] = _rs_pack('<dd', times[j], amounts[j])\n"
-        "  end\n"
-        "  return table.concat(parts)\n"
+    # Before another write to the key a log was read from: its live entries, in hand.
+    "_rs_log_own": (
+        "local function _rs_log_own(log)\n"
+        "  if log.h <= log.clean then _rs_log_fetch(log, log.h, log.clean) end\n"
+        "  log.clean = log.h - 1\n"
         "end",
-        ("_rs_pack",),
+        ("_rs_log_fetch",),
     ),
     "_rs_log_trim": (
-        "local function _rs_log_trim(raw, clean, times, amounts, head, last, total, cutoff)\n"
-        "  while head <= last do\n"
-        "    local t, a = _rs_log_at(raw, clean, times, amounts, head)\n"
+        "local function _rs_log_trim(log, cutoff)\n"
+        "  local h, n, s = log.h, log.n, log.s\n"
+        "  while h <= n do\n"
+        "    local t, a = _rs_log_at(log, h)\n"
         "    if not (t <= cutoff) then break end\n"
-        "    total = total - a\n"
-        "    head = head + 1\n"
+        "    s = s - a\n"
+        "    h = h + 1\n"
         "  end\n"
-        "  if head > last then total = 0 end\n"
-        "  return head, total\n"
+        "  if h > n then s = 0 end\n"
+        "  log.h, log.s = h, s\n"
         "end",
         ("_rs_log_at",),
     ),
     "_rs_log_append": (
-        "local function _rs_log_append(raw, clean, times, amounts, head, last, total, t, a, line)\n"
+        "local function _rs_log_append(log, t, a, line)\n"
         "  if t - t ~= 0 or a - a ~= 0 then\n"
         f"    error('ratescript: line ' .. line .. ': {_NOT_FINITE}', 0)\n"
         "  end\n"
-        "  if last >= head then\n"
-        "    local last_t, last_a = _rs_log_at(raw, clean, times, amounts, last)\n"
+        "  local n = log.n\n"
+        "  if n >= log.h then\n"
+        "    local last_t, last_a = _rs_log_at(log, n)\n"
         "    if t <= last_t then\n"
-        "      if last <= clean then clean, times[last] = last - 1, last_t end\n"
-        "      amounts[last] = last_a + a\n"
-        "      return last, clean, total + a\n"
+        "      if n <= log.clean then log.clean = n - 1 end\n"
+        "      log.a[n], log.s = last_a + a, log.s + a\n"
+        "      return\n"
         "    end\n"
         "  end\n"
-        "  last = last + 1\n"
-        "  times[last], amounts[last] = t, a\n"
-        "  return last, clean, total + a\n"
+        "  n = n + 1\n"
+        "  log.t[n], log.a[n] = t, a\n"
+        "  log.n, log.s = n, log.s + a\n"
         "end",
         ("_rs_log_at",),
     ),
     "_rs_log_drop_oldest": (
-        "local function _rs_log_drop_oldest(raw, clean, amounts, head, last, total)\n"
-        "  if head > last then return head, total end\n"
-        "  total = total - _rs_log_amount(raw, clean, amounts, head)\n"
-        "  head = head + 1\n"
-        "  if head > last then total = 0 end\n"
-        "  return head, total\n"
+        "local function _rs_log_drop_oldest(log)\n"
+        "  if log.h > log.n then return end\n"
+        "  local a = _rs_log_amount(log, log.h)\n"
+        "  log.h = log.h + 1\n"
+        "  log.s = log.h > log.n and 0 or log.s - a\n"
         "end",
         ("_rs_log_amount",),
     ),
+    # In place when the key still holds what the log was read from: the changed entry,
+    # the new ones, the header. Otherwise one SET of the compact log; written back to
+    # its own key, the log's stored entries are then renumbered (`shift`).
+    "_rs_set_log": (
+        "local function _rs_set_log(log, i, ttl)\n"
+        "  local key = KEYS[i]\n"
+        "  local dropped, live = log.h - 1, log.n - log.h + 1\n"
+        "  if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]\n"
+        "      and (dropped <= 32 or dropped <= live) then\n"
+        "    local parts, k = {}, 0\n"
+        "    for j = log.clean + 1, log.n do\n"
+        "      local entry = _rs_pack('<dd', log.t[j], log.a[j])\n"
+        "      if j <= log.stored then\n"
+        "        redis.call('SETRANGE', key, 16 * j + 4, entry)\n"
+        "      else\n"
+        "        k = k + 1\n"
+        "        parts[k] = entry\n"
+        "      end\n"
+        "    end\n"
+        "    if k > 0 then redis.call('APPEND', key, table.concat(parts)) end\n"
+        "    redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))\n"
+        "    if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end\n"
+        "  else\n"
+        f"    local parts, first = {{'{_LOG_MAGIC}' .. _rs_pack('<dd', log.s, 0)}}, log.h\n"
+        "    if log.h <= log.clean then\n"
+        "      local at = 16 * (log.h - log.shift)\n"
+        "      local last = at + 16 * (log.clean - log.h) + 19\n"
+        "      parts[2] = redis.call('GETRANGE', KEYS[log.slot], at + 4, last)\n"
+        "      first = log.clean + 1\n"
+        "    end\n"
+        "    for j = first, log.n do parts[#parts + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end\n"
+        "    if ttl then\n"
+        "      redis.call('SET', key, table.concat(parts), 'PX', ttl)\n"
+        "    else\n"
+        "      redis.call('SET', key, table.concat(parts))\n"
+        "    end\n"
+        "    if log.slot == i then log.shift = log.shift + log.h - 1 end\n"
+        "  end\n"
+        "  _rs_dirty[i] = true\n"
+        "end",
+        ("_rs_pack", "_rs_dirty"),
+    ),
 }
-
-
-class LogLocals(NamedTuple):
-    raw: str
-    clean: str
-    times: str
-    amounts: str
-    head: str
-    last: str
-    total: str
 
 
 def _plain(node: n.Expr) -> bool:
@@ -284,10 +329,9 @@ class LuaGenerator(Generator):
     def name(self, name: str) -> str:
         return self.names.get(name, name)
 
-    def log(self, log: str) -> LogLocals:
-        """The seven locals a log lives in (see ``_rs_get_log``)."""
-        base = self.name(log)
-        return LogLocals(*(f"{base}__{part}" for part in ("r", "c", "t", "a", "h", "n", "s")))
+    def log(self, log: str) -> str:
+        """The local holding a log: a table (see ``_rs_get_log``)."""
+        return self.name(log)
 
     def generate(self) -> str:
         ir = self.ir
@@ -315,8 +359,7 @@ class LuaGenerator(Generator):
                 f" or error('ratescript: argument {param} is not a number')"
             )
         declared = [self.name(v) for v in ir.variables]
-        for log in ir.logs:
-            declared.extend(self.log(log))
+        declared.extend(self.log(log) for log in ir.logs)
         for start in range(0, len(declared), 8):
             out.line(f"local {', '.join(declared[start : start + 8])}")
         if body.needs_read_slot:
@@ -337,6 +380,11 @@ class LuaBody(Generator):
         self.parent = parent
         self.loops = 0
         self.needs_read_slot = False
+        # slot -> the logs read from it: they take their entries before it is written
+        self.logs_of: dict[int, list[str]] = {}
+        for stmt in statements(parent.ir.body):
+            if isinstance(stmt, n.LoadKey) and parent.ir.keys[stmt.key].kind is n.KeyKind.LOG:
+                self.logs_of.setdefault(stmt.key, []).append(stmt.targets[0])
 
     @property
     def lines(self) -> list[tuple[str, int]]:
@@ -411,21 +459,21 @@ class LuaBody(Generator):
         return f"{self.use('_rs_' + node.func)}({args})"
 
     def expr_LogSum(self, node: n.LogSum) -> str:
-        return self.parent.log(node.log).total
+        return f"{self.parent.log(node.log)}.s"
 
     def expr_LogCount(self, node: n.LogCount) -> str:
         log = self.parent.log(node.log)
-        return f"({log.last} - {log.head} + 1)"
+        return f"({log}.n - {log}.h + 1)"
 
     def expr_LogEdge(self, node: n.LogEdge) -> str:
         log = self.parent.log(node.log)
-        index = log.last if node.newest else log.head
+        index = f"{log}.n" if node.newest else f"{log}.h"
         if node.part == "amount":
-            value = f"{self.use('_rs_log_amount')}({log.raw}, {log.clean}, {log.amounts}, {index})"
+            value = f"{self.use('_rs_log_amount')}({log}, {index})"
         else:
-            value = f"{self.use('_rs_log_time')}({log.raw}, {log.clean}, {log.times}, {index})"
+            value = f"({self.use('_rs_log_at')}({log}, {index}))"
         # Safe as "and/or": an entry is a number, never false.
-        return f"({log.last} >= {log.head} and {value} or {self.expr(node.default)})"
+        return f"({log}.n >= {log}.h and {value} or {self.expr(node.default)})"
 
     # --- statements ------------------------------------------------------------------
 
@@ -457,13 +505,10 @@ class LuaBody(Generator):
         log = self.parent.log(node.log)
         self.loops += 1
         index = f"_i{self.loops}"
-        self.out.line(f"for {index} = {log.head}, {log.last} do")
+        self.out.line(f"for {index} = {log}.h, {log}.n do")
         self.out.indent()
         time_var, amount_var = self.parent.name(node.time_var), self.parent.name(node.amount_var)
-        self.out.line(
-            f"{time_var}, {amount_var} = {self.use('_rs_log_at')}({log.raw}, {log.clean}, "
-            f"{log.times}, {log.amounts}, {index})"
-        )
+        self.out.line(f"{time_var}, {amount_var} = {self.use('_rs_log_at')}({log}, {index})")
         self.block(node.body)
         self.out.dedent()
         self.out.line("end")
@@ -499,10 +544,7 @@ class LuaBody(Generator):
         slot = node.key + 1
         if spec.kind is n.KeyKind.LOG:
             log = self.parent.log(node.targets[0])
-            scalars = ", ".join((log.raw, log.clean, log.head, log.last, log.total))
-            self.out.line(
-                f"{scalars}, {log.times}, {log.amounts} = {self.use('_rs_get_log')}({slot})"
-            )
+            self.out.line(f"{log} = {self.use('_rs_get_log')}({slot})")
             return
         # The defaults are evaluated only in the "else" branch, before any target is set,
         # so a default may refer to the old value of its own target.
@@ -534,9 +576,18 @@ class LuaBody(Generator):
         self.out.line(f"  {targets} = {', '.join(self.expr(d) for d in node.defaults)}")
         self.out.line("end")
 
+    def before_write(self, slot: int, keep: str | None = None) -> None:
+        """Logs read from key ``slot`` (but ``keep``) take their entries: it is about to change."""
+        for log in self.logs_of.get(slot, ()):
+            if log != keep:
+                self.out.line(f"{self.use('_rs_log_own')}({self.parent.log(log)})")
+        if self.logs_of and keep is None:
+            self.out.line(f"{self.use('_rs_dirty')}[{slot + 1}] = true")
+
     def stmt_StoreKey(self, node: n.StoreKey) -> None:
         spec = self.ir.keys[node.key]
         key = f"KEYS[{node.key + 1}]"
+        self.before_write(node.key, node.log if spec.kind is n.KeyKind.LOG else None)
         if node.ttl_ms is None:
             ttl = ""
         else:
@@ -548,11 +599,8 @@ class LuaBody(Generator):
             ttl = f", 'PX', {self.use('_rs_fmt')}('%d', {clamped})"
         if spec.kind is n.KeyKind.LOG:
             log = self.parent.log(node.log)
-            value = (
-                f"{self.use('_rs_encode_log')}({log.raw}, {log.clean}, {log.times}, "
-                f"{log.amounts}, {log.head}, {log.last}, {log.total})"
-            )
-            self.out.line(f"redis.call('SET', {key}, {value}{ttl})")
+            expiry = ttl.removeprefix(", 'PX', ") or "nil"
+            self.out.line(f"{self.use('_rs_set_log')}({log}, {node.key + 1}, {expiry})")
             return
         # A block of its own, so the temporaries never pile up as top-level locals.
         values = [self.expr(v) for v in node.values]
@@ -572,30 +620,22 @@ class LuaBody(Generator):
         self.out.line("end")
 
     def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
+        self.before_write(node.key)
         self.out.line(f"redis.call('DEL', KEYS[{node.key + 1}])")
 
     def stmt_LogTrim(self, node: n.LogTrim) -> None:
         log = self.parent.log(node.log)
-        self.out.line(
-            f"{log.head}, {log.total} = {self.use('_rs_log_trim')}({log.raw}, {log.clean}, "
-            f"{log.times}, {log.amounts}, {log.head}, {log.last}, {log.total}, "
-            f"{self.expr(node.cutoff)})"
-        )
+        self.out.line(f"{self.use('_rs_log_trim')}({log}, {self.expr(node.cutoff)})")
 
     def stmt_LogAppend(self, node: n.LogAppend) -> None:
         log = self.parent.log(node.log)
         self.out.line(
-            f"{log.last}, {log.clean}, {log.total} = {self.use('_rs_log_append')}({log.raw}, "
-            f"{log.clean}, {log.times}, {log.amounts}, {log.head}, {log.last}, {log.total}, "
-            f"{self.expr(node.time)}, {self.expr(node.amount)}, {node.line})"
+            f"{self.use('_rs_log_append')}({log}, {self.expr(node.time)}, "
+            f"{self.expr(node.amount)}, {node.line})"
         )
 
     def stmt_LogDropOldest(self, node: n.LogDropOldest) -> None:
-        log = self.parent.log(node.log)
-        self.out.line(
-            f"{log.head}, {log.total} = {self.use('_rs_log_drop_oldest')}({log.raw}, "
-            f"{log.clean}, {log.amounts}, {log.head}, {log.last}, {log.total})"
-        )
+        self.out.line(f"{self.use('_rs_log_drop_oldest')}({self.parent.log(node.log)})")
 
 
 def generate_lua(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:

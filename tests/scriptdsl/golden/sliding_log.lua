@@ -1,68 +1,113 @@
 -- ratescript script `sliding_log` from ratescript.builtin_scripts, line 69
 -- generated code: do not edit
 local _rs_fmt = string.format
+local _rs_floor = math.floor
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
 local _rs_unpack = struct.unpack
 local _rs_pack = struct.pack
+local _rs_dirty = {}
 local function _rs_get_log(i)
-  local raw = redis.call('GET', KEYS[i])
-  if not raw then return '', 0, 1, 0, 0, {}, {} end
-  if #raw < 12 or (#raw - 12) % 16 ~= 0 or string.sub(raw, 1, 4) ~= 'RSL1' then
-    error('ratescript: corrupt value at key ' .. KEYS[i] .. ': expected a log', 0)
+  local key = KEYS[i]
+  local size = redis.call('STRLEN', key)
+  local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}
+  log.t, log.a = {}, {}
+  if size == 0 then
+    if redis.call('EXISTS', key) == 1 then
+      error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
+    end
+    return log
   end
-  local n = (#raw - 12) / 16
-  return raw, n, 1, n, (_rs_unpack('<d', raw, 5)), {}, {}
-end
-local function _rs_log_at(raw, clean, times, amounts, j)
-  if j <= clean then
-    local t, a = _rs_unpack('<dd', raw, j * 16 - 3)
-    return t, a
+  local count, total, dropped = (size - 20) / 16
+  if size >= 20 and count == _rs_floor(count) then
+    local head = redis.call('GETRANGE', key, 0, 19)
+    if string.sub(head, 1, 4) == 'RSL1' then
+      total, dropped = _rs_unpack('<dd', head, 5)
+    end
   end
-  return times[j], amounts[j]
-end
-local function _rs_log_time(raw, clean, times, j)
-  if j <= clean then return (_rs_unpack('<d', raw, j * 16 - 3)) end
-  return times[j]
-end
-local function _rs_encode_log(raw, clean, times, amounts, head, last, total)
-  local parts, k = {'RSL1' .. _rs_pack('<d', total)}, 1
-  if head <= clean then
-    k = 2
-    parts[2] = string.sub(raw, head * 16 - 3, clean * 16 + 12)
+  if not (dropped and dropped >= 0 and dropped <= count
+          and dropped == _rs_floor(dropped)) then
+    error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
   end
-  for j = head > clean and head or clean + 1, last do
-    k = k + 1
-    parts[k] = _rs_pack('<dd', times[j], amounts[j])
-  end
-  return table.concat(parts)
+  log.stored, log.clean, log.h, log.n, log.s = count, count, dropped + 1, count, total
+  return log
 end
-local function _rs_log_trim(raw, clean, times, amounts, head, last, total, cutoff)
-  while head <= last do
-    local t, a = _rs_log_at(raw, clean, times, amounts, head)
+local function _rs_log_fetch(log, j, last)
+  local at = 16 * (j - log.shift)
+  local raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)
+  local t, a = log.t, log.a
+  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, 16 * (k - j) + 1) end
+end
+local function _rs_log_at(log, j)
+  if log.t[j] == nil then
+    _rs_log_fetch(log, j, j + 7 < log.clean and j + 7 or log.clean)
+  end
+  return log.t[j], log.a[j]
+end
+local function _rs_log_trim(log, cutoff)
+  local h, n, s = log.h, log.n, log.s
+  while h <= n do
+    local t, a = _rs_log_at(log, h)
     if not (t <= cutoff) then break end
-    total = total - a
-    head = head + 1
+    s = s - a
+    h = h + 1
   end
-  if head > last then total = 0 end
-  return head, total
+  if h > n then s = 0 end
+  log.h, log.s = h, s
 end
-local function _rs_log_append(raw, clean, times, amounts, head, last, total, t, a, line)
+local function _rs_log_append(log, t, a, line)
   if t - t ~= 0 or a - a ~= 0 then
     error('ratescript: line ' .. line .. ': cannot store a number that is not finite', 0)
   end
-  if last >= head then
-    local last_t, last_a = _rs_log_at(raw, clean, times, amounts, last)
+  local n = log.n
+  if n >= log.h then
+    local last_t, last_a = _rs_log_at(log, n)
     if t <= last_t then
-      if last <= clean then clean, times[last] = last - 1, last_t end
-      amounts[last] = last_a + a
-      return last, clean, total + a
+      if n <= log.clean then log.clean = n - 1 end
+      log.a[n], log.s = last_a + a, log.s + a
+      return
     end
   end
-  last = last + 1
-  times[last], amounts[last] = t, a
-  return last, clean, total + a
+  n = n + 1
+  log.t[n], log.a[n] = t, a
+  log.n, log.s = n, log.s + a
+end
+local function _rs_set_log(log, i, ttl)
+  local key = KEYS[i]
+  local dropped, live = log.h - 1, log.n - log.h + 1
+  if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]
+      and (dropped <= 32 or dropped <= live) then
+    local parts, k = {}, 0
+    for j = log.clean + 1, log.n do
+      local entry = _rs_pack('<dd', log.t[j], log.a[j])
+      if j <= log.stored then
+        redis.call('SETRANGE', key, 16 * j + 4, entry)
+      else
+        k = k + 1
+        parts[k] = entry
+      end
+    end
+    if k > 0 then redis.call('APPEND', key, table.concat(parts)) end
+    redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))
+    if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+  else
+    local parts, first = {'RSL1' .. _rs_pack('<dd', log.s, 0)}, log.h
+    if log.h <= log.clean then
+      local at = 16 * (log.h - log.shift)
+      local last = at + 16 * (log.clean - log.h) + 19
+      parts[2] = redis.call('GETRANGE', KEYS[log.slot], at + 4, last)
+      first = log.clean + 1
+    end
+    for j = first, log.n do parts[#parts + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end
+    if ttl then
+      redis.call('SET', key, table.concat(parts), 'PX', ttl)
+    else
+      redis.call('SET', key, table.concat(parts))
+    end
+    if log.slot == i then log.shift = log.shift + log.h - 1 end
+  end
+  _rs_dirty[i] = true
 end
 local _now = tonumber(ARGV[1])
 if not _now then
@@ -72,29 +117,28 @@ end
 local limit = tonumber(ARGV[2]) or error('ratescript: argument limit is not a number')
 local period_ms = tonumber(ARGV[3]) or error('ratescript: argument period_ms is not a number')
 local cost = tonumber(ARGV[4]) or error('ratescript: argument cost is not a number')
-local now, used, need, freed, wait, time, amount, entries__r
-local entries__c, entries__t, entries__a, entries__h, entries__n, entries__s
+local now, used, need, freed, wait, time, amount, entries
 now = _now
-entries__r, entries__c, entries__h, entries__n, entries__s, entries__t, entries__a = _rs_get_log(1)
-entries__h, entries__s = _rs_log_trim(entries__r, entries__c, entries__t, entries__a, entries__h, entries__n, entries__s, (now - period_ms))
-used = entries__s
+entries = _rs_get_log(1)
+_rs_log_trim(entries, (now - period_ms))
+used = entries.s
 if (cost > limit) then
   return _rs_fmt('0 0 %.17g 0', (limit - used))
 end
 if ((used + cost) <= limit) then
-  entries__n, entries__c, entries__s = _rs_log_append(entries__r, entries__c, entries__t, entries__a, entries__h, entries__n, entries__s, now, cost, 82)
-  redis.call('SET', KEYS[1], _rs_encode_log(entries__r, entries__c, entries__t, entries__a, entries__h, entries__n, entries__s), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((period_ms + 1))))))
-  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries__n >= entries__h and _rs_log_time(entries__r, entries__c, entries__t, entries__h) or now) + period_ms) - now))
+  _rs_log_append(entries, now, cost, 82)
+  _rs_set_log(entries, 1, _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((period_ms + 1))))))
+  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
 end
 need = ((used + cost) - limit)
 freed = 0
 wait = 0
-for _i1 = entries__h, entries__n do
-  time, amount = _rs_log_at(entries__r, entries__c, entries__t, entries__a, _i1)
+for _i1 = entries.h, entries.n do
+  time, amount = _rs_log_at(entries, _i1)
   freed = (freed + amount)
   if (freed >= need) then
     wait = ((time + period_ms) - now)
     break
   end
 end
-return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries__n >= entries__h and _rs_log_time(entries__r, entries__c, entries__t, entries__h) or now) + period_ms) - now))
+return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))

@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -36,7 +37,7 @@ from ratescript.exceptions import (
     StoreError,
 )
 from ratescript.scriptdsl import Key, Record, allow, deny, script
-from ratescript.scriptdsl.codec import canonical
+from ratescript.scriptdsl.codec import LOG_MAGIC, canonical
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
@@ -358,6 +359,31 @@ async def test_a_corrupt_value_is_reported_with_its_key_and_left_untouched(
     assert caught.value.key == f"{store.namespace}:k"
     assert f"{store.namespace}:k" in str(caught.value)
     assert await store.get("k") == b"garbage"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"1:1,2:3",  # the text layout of earlier versions
+        LOG_MAGIC + struct.pack("<2d", 0.0, 0.0) + b"x",  # not a whole entry
+        b"XXXX" + struct.pack("<4d", 0.0, 0.0, 1.0, 1.0),  # wrong magic
+        LOG_MAGIC + struct.pack("<4d", 1.0, 2.0, 1.0, 1.0),  # drops more than it holds
+        LOG_MAGIC + struct.pack("<4d", 1.0, 0.5, 1.0, 1.0),  # drops half an entry
+    ],
+    ids=["empty", "text", "ragged", "magic", "overdropped", "half-dropped"],
+)
+async def test_a_corrupt_log_is_reported_like_on_the_in_memory_store(
+    store: RedisStore, raw: bytes
+) -> None:
+    memory = InMemoryStore(namespace=store.namespace, clock=store.clock)
+    for target in (memory, store):
+        await target.set("log", raw)
+        with pytest.raises(CorruptStateError, match="expected a log") as caught:
+            await target.run(sliding_log, ["log"], (5, HOUR_MS, 1))
+        assert caught.value.key == f"{store.namespace}:log"
+        assert await target.get("log") == raw
 
 
 @pytest.mark.asyncio

@@ -43,21 +43,24 @@ MAX_TTL_MS: Final = 315_360_000_000.0
 
 LogEntries = list[tuple[float, float]]
 
+_INF: Final = math.inf
+
 
 def lua_floor(x: float) -> float:
     """``math.floor`` of Lua 5.1: a double, ``-0.0`` kept, infinities and NaN unchanged."""
-    if x == 0.0 or x != x or x in (math.inf, -math.inf):
-        return x
-    return float(math.floor(x))
+    # One chained comparison is false for both infinities and NaN (a hot path).
+    if -_INF < x < _INF and x != 0.0:
+        return float(math.floor(x))
+    return x
 
 
 def lua_ceil(x: float) -> float:
     """``math.ceil`` of Lua 5.1: ``ceil(-0.5)`` is ``-0.0``, like C's ``ceil``."""
     if -1.0 < x < 0.0:
         return -0.0
-    if x == 0.0 or x != x or x in (math.inf, -math.inf):
-        return x
-    return float(math.ceil(x))
+    if -_INF < x < _INF and x != 0.0:
+        return float(math.ceil(x))
+    return x
 
 
 def lua_mod(a: float, b: float) -> float:
@@ -100,6 +103,8 @@ def store_record(line: int, *values: float) -> tuple[float, ...]:
 
 def ttl(value: float) -> float:
     """A key's TTL in whole milliseconds, clamped to what every store accepts."""
+    if 1.0 <= value <= MAX_TTL_MS:  # the usual TTL, once per write: nothing to clamp
+        return float(math.ceil(value))
     return max(1.0, min(MAX_TTL_MS, lua_ceil(value)))
 
 

@@ -87,20 +87,6 @@ def _nonfinite(line: int) -> ScriptRuntimeError:
     return ScriptRuntimeError(f"line {line}: cannot store a number that is not finite")
 
 
-def store_number(line: int, value: float) -> float:
-    """Check a number before it is stored: Lua prints NaN as ``-nan``, Python as ``nan``."""
-    if value - value != 0.0:
-        raise _nonfinite(line)
-    return value
-
-
-def store_record(line: int, *values: float) -> tuple[float, ...]:
-    for value in values:
-        if value - value != 0.0:
-            raise _nonfinite(line)
-    return values
-
-
 def ttl(value: float) -> float:
     """A key's TTL in whole milliseconds, clamped to what every store accepts."""
     if 1.0 <= value <= MAX_TTL_MS:  # the usual TTL, once per write: nothing to clamp
@@ -149,8 +135,6 @@ def namespace() -> dict[str, Any]:
     """The globals generated Python runs with: these helpers, under ``_rs_`` names."""
     return {
         "__builtins__": {
-            "min": min,
-            "max": max,
             "abs": abs,
             "len": len,
             "float": float,
@@ -163,8 +147,7 @@ def namespace() -> dict[str, Any]:
         "_rs_ceil": lua_ceil,
         "_rs_mod": lua_mod,
         "_rs_window_index": lua_window_index,
-        "_rs_number": store_number,
-        "_rs_record": store_record,
+        "_rs_nonfinite": _nonfinite,
         "_rs_ttl": ttl,
         "_rs_log_copy": log_copy,
         "_rs_log_trim": log_trim,

@@ -112,6 +112,8 @@ class Strategy(abc.ABC, Generic[MetadataT]):
             # The common case first: a rate and cost seen before (limited, valid).
             known = self._known_arguments.get(id(rate))
             if known is not None and known[0] is rate and known[1] == cost:
+                if store.immediate:
+                    return store.run_one(self.script, key, known[2])
                 return await store.run(self.script, (key,), known[2])
         given = rate
         rate = _rate(rate)
@@ -130,7 +132,13 @@ class Strategy(abc.ABC, Generic[MetadataT]):
         return await store.run(self.script, keys, arguments)
 
     def _keep_arguments(self, rate: Rate | str, cost: float, arguments: Sequence[float]) -> None:
-        """Keep a hit's arguments for the next hit with this very rate and an equal cost."""
+        """Keep a hit's arguments for the next hit with this very rate and an equal cost.
+
+        Only arguments the script takes: ``Store.run_one`` does not check them again.
+        """
+        script = self.script
+        if script.key_count != 1 or len(arguments) != script.param_count:
+            return
         known = self._known_arguments
         if len(known) >= _REMEMBERED_RATES:
             known.clear()

@@ -39,6 +39,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from ratescript.decision import Decision
+from ratescript.exceptions import ScriptError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
 from ratescript.stores.memcached import MemcachedStore
@@ -641,6 +642,24 @@ async def test_arguments_that_depend_on_more_are_computed_for_every_hit() -> Non
     assert (await strategy.hit("k", rate, store)).metadata["capacity"] == 10.0
     strategy.surge[0] = 3.0
     assert (await strategy.hit("k", rate, store)).metadata["capacity"] == 30.0
+
+
+@dataclass(frozen=True)
+class _OneArgumentTooMany(TokenBucketStrategy):
+    reuses_arguments = True
+
+    def arguments(self, rate: Rate, cost: float, context: Any) -> tuple[float, ...]:
+        return (*super().arguments(rate, cost, context), 0.0)
+
+
+@pytest.mark.asyncio
+async def test_arguments_the_script_does_not_take_fail_on_every_hit() -> None:
+    strategy = _OneArgumentTooMany()
+    store = InMemoryStore(clock=FakeClock())
+    rate = Rate(10, seconds=1)
+    for _ in range(2):  # never kept, so never run unchecked
+        with pytest.raises(ScriptError, match="takes 3 arguments"):
+            await strategy.hit("k", rate, store)
 
 
 # --- accuracy under contention ----------------------------------------------------------------

@@ -116,7 +116,7 @@ def _memory_bucket(results: dict[str, Any], line: dict[str, Any]) -> str:
         f"A ratescript decision in process takes {ours:.1f} µs. That covers the generated "
         f"function ({generated:.0f}% of profiled self time) and ratescript's Python around it "
         f"({own:.0f}%): `Strategy.hit` (rate and cost checks, `arguments()`), "
-        "`InMemoryStore.run`/`_run_one` (striped lock, clock, dict read and write, "
+        "`InMemoryStore.run`/`run_one` (striped lock, clock, dict read and write, "
         "`Decision`) and the coroutine frames of `strategy(...)` → `hit` → `run`. traffik "
         f"1.2.2 is not slow here: {theirs:.1f} µs for an asyncio lock, a dict `get` and a "
         f"`set`. Reaching 5× would take ratescript under {theirs / 5:.1f} µs per decision, "

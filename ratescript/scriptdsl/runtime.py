@@ -44,21 +44,24 @@ MAX_TTL_MS: Final = 315_360_000_000.0
 
 LogEntries = list[tuple[float, float]]
 
+_INF: Final = math.inf
+
 
 def lua_floor(x: float) -> float:
     """``math.floor`` of Lua 5.1: a double, ``-0.0`` kept, infinities and NaN unchanged."""
-    if x == 0.0 or x != x or x in (math.inf, -math.inf):
-        return x
-    return float(math.floor(x))
+    # One chained comparison is false for both infinities and NaN (a hot path).
+    if -_INF < x < _INF and x != 0.0:
+        return float(math.floor(x))
+    return x
 
 
 def lua_ceil(x: float) -> float:
     """``math.ceil`` of Lua 5.1: ``ceil(-0.5)`` is ``-0.0``, like C's ``ceil``."""
     if -1.0 < x < 0.0:
         return -0.0
-    if x == 0.0 or x != x or x in (math.inf, -math.inf):
-        return x
-    return float(math.ceil(x))
+    if -_INF < x < _INF and x != 0.0:
+        return float(math.ceil(x))
+    return x
 
 
 def lua_mod(a: float, b: float) -> float:
@@ -85,22 +88,10 @@ def _nonfinite(line: int) -> ScriptRuntimeError:
     return ScriptRuntimeError(f"line {line}: cannot store a number that is not finite")
 
 
-def store_number(line: int, value: float) -> float:
-    """Check a number before it is stored: Lua prints NaN as ``-nan``, Python as ``nan``."""
-    if value - value != 0.0:
-        raise _nonfinite(line)
-    return value
-
-
-def store_record(line: int, *values: float) -> tuple[float, ...]:
-    for value in values:
-        if value - value != 0.0:
-            raise _nonfinite(line)
-    return values
-
-
 def ttl(value: float) -> float:
     """A key's TTL in whole milliseconds, clamped to what every store accepts."""
+    if 1.0 <= value <= MAX_TTL_MS:  # the usual TTL, once per write: nothing to clamp
+        return float(math.ceil(value))
     return max(1.0, min(MAX_TTL_MS, lua_ceil(value)))
 
 
@@ -153,8 +144,6 @@ def namespace() -> dict[str, Any]:
     """The globals generated Python runs with: these helpers, under ``_rs_`` names."""
     return {
         "__builtins__": {
-            "min": min,
-            "max": max,
             "abs": abs,
             "len": len,
             "float": float,
@@ -167,8 +156,7 @@ def namespace() -> dict[str, Any]:
         "_rs_ceil": lua_ceil,
         "_rs_mod": lua_mod,
         "_rs_window_index": lua_window_index,
-        "_rs_number": store_number,
-        "_rs_record": store_record,
+        "_rs_nonfinite": _nonfinite,
         "_rs_ttl": ttl,
         "_rs_log_copy": log_copy,
         "_rs_log_trim": log_trim,

@@ -79,6 +79,13 @@ class InMemoryStore(Store):
     """
 
     kind = "memory"
+    immediate = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that changes what `run` does must see every run.
+        if "run" in vars(cls) and "immediate" not in vars(cls):
+            cls.immediate = False
 
     def __init__(
         self,
@@ -132,19 +139,26 @@ class InMemoryStore(Store):
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         if len(keys) != 1 or script.key_count != 1 or len(args) != script.param_count:
             return await super().run(script, keys, args)
-        return self._run_one(script, self._prefix + keys[0], args)
+        return self.run_one(script, keys[0], args)
 
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]
     ) -> Decision:
         return self.run_now(script, keys, args)
 
-    def _run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
-        """The single-key path, inlined: most strategies use one key, and this is per hit."""
+    def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
+        """The single-key path, inlined: most strategies use one key, and this is per hit.
+
+        ``run`` of ``script`` on the logical ``key``, whose key and argument counts the
+        caller has checked (``run`` does, and ``Strategy.hit`` before reusing arguments).
+        """
+        key = self._prefix + key
         now = self.clock()
         codec = script.codecs[0]
         data = self._data
-        with self._locks[hash(key) & self._mask]:
+        lock = self._locks[hash(key) & self._mask]
+        lock.acquire()  # not `with`: its __enter__ and __exit__ calls cost twice as much
+        try:
             entry = data.get(key)
             value = None
             if entry is not None:
@@ -175,12 +189,12 @@ class InMemoryStore(Store):
                 self._writes += 1
                 if not self._writes & 31:
                     self._sweep(math.floor(now))
+        finally:
+            lock.release()
         return script.decision(result)
 
     def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         """Run a script synchronously (it never waits) on namespaced ``keys``."""
-        if len(keys) == 1:
-            return self._run_one(script, keys[0], args)
         now = self.clock()
         locks = sorted({id(lock): lock for lock in map(self._lock_for, keys)}.items())
         for _id, lock in locks:

@@ -148,6 +148,7 @@ class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
     recovery_rate: float = 0.1
     min_limit_ratio: float = 0.3
     script = adaptive_throttle
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         _check_fraction("load_threshold", self.load_threshold)

@@ -22,6 +22,7 @@ import abc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ratescript.decision import NO_METADATA, Decision
@@ -36,6 +37,8 @@ __all__ = ["Strategy", "StrategyStat"]
 MetadataT = TypeVar("MetadataT", bound=Mapping[str, Any])
 
 _UNLIMITED = Decision(True, 0.0, math.inf, 0.0)
+# Rates a strategy keeps the arguments of; past this many, it starts afresh.
+_REMEMBERED_RATES = 64
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,22 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     #: Metadata that describes a hit rather than the key's state: ``stat`` reports it
     #: for a hit of cost 1, and everything else as the key stands.
     hit_metadata: ClassVar[frozenset[str]] = frozenset({"exceeds_capacity"})
+    #: True when a hit without context runs on ``(key,)`` with arguments that depend
+    #: only on the strategy's fields, the rate and the cost: ``hit`` then computes
+    #: them once per rate and cost. A subclass that overrides ``arguments`` or
+    #: ``keys`` gets False unless it sets it again.
+    reuses_arguments: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if ("arguments" in own or "keys" in own) and "reuses_arguments" not in own:
+            cls.reuses_arguments = False
+
+    @cached_property
+    def _known_arguments(self) -> dict[int, tuple[Rate | str, float, tuple[float, ...]]]:
+        """``id(rate)`` -> (that rate, a cost, its arguments); holding the rate keeps its id."""
+        return {}
 
     def keys(self, key: str, context: Mapping[str, Any] | None) -> Sequence[str]:
         """The script's keys for a throttle key; several keys share its hash tag."""
@@ -89,6 +108,14 @@ class Strategy(abc.ABC, Generic[MetadataT]):
         context: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Charge ``cost`` against ``key`` if the strategy admits it."""
+        if context is None:
+            # The common case first: a rate and cost seen before (limited, valid).
+            known = self._known_arguments.get(id(rate))
+            if known is not None and known[0] is rate and known[1] == cost:
+                if store.immediate:
+                    return store.run_one(self.script, key, known[2])
+                return await store.run(self.script, (key,), known[2])
+        given = rate
         rate = _rate(rate)
         if rate.unlimited:
             return _UNLIMITED
@@ -99,7 +126,23 @@ class Strategy(abc.ABC, Generic[MetadataT]):
             # Looks, never charges: the read-only twin, reported as admitted.
             seen = await store.run(self.script.readonly, keys, self.arguments(rate, 0, context))
             return Decision(True, 0.0, seen.remaining, seen.reset_ms, seen.metadata)
-        return await store.run(self.script, keys, self.arguments(rate, float(cost), context))
+        arguments = self.arguments(rate, float(cost), context)
+        if context is None and self.reuses_arguments:
+            self._keep_arguments(given, cost, arguments)
+        return await store.run(self.script, keys, arguments)
+
+    def _keep_arguments(self, rate: Rate | str, cost: float, arguments: Sequence[float]) -> None:
+        """Keep a hit's arguments for the next hit with this very rate and an equal cost.
+
+        Only arguments the script takes: ``Store.run_one`` does not check them again.
+        """
+        script = self.script
+        if script.key_count != 1 or len(arguments) != script.param_count:
+            return
+        known = self._known_arguments
+        if len(known) >= _REMEMBERED_RATES:
+            known.clear()
+        known[id(rate)] = (rate, cost, tuple(arguments))
 
     async def __call__(self, key: str, rate: Rate | str, store: Store, cost: float = 1) -> float:
         """The wait in milliseconds before ``key`` may be hit again; ``0.0`` when allowed."""

@@ -140,6 +140,7 @@ class ConcurrencyLimitStrategy(Strategy[ConcurrencyLimitStatMetadata]):
     max_in_flight: float | None = None
     lease_ms: float | None = None
     script = concurrency_acquire
+    reuses_arguments = True
     #: The script ``release`` runs.
     release_script: ClassVar[Script] = concurrency_release
 

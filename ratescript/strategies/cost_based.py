@@ -133,6 +133,7 @@ class CostBasedTokenBucketStrategy(Strategy[CostBasedTokenBucketStatMetadata]):
     average_window: float = 100
     min_refill_rate: float = 0.5
     script = cost_based_token_bucket
+    reuses_arguments = True
     # The average (and so the refill) a hit would leave depends on that hit's cost.
     hit_metadata = frozenset({"average_cost", "effective_refill_rate_per_ms", "exceeds_capacity"})
 

@@ -64,6 +64,7 @@ class FixedWindowStrategy(Strategy[FixedWindowStatMetadata]):
     """
 
     script = fixed_window
+    reuses_arguments = True
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

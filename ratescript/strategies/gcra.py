@@ -68,6 +68,7 @@ class GCRAStrategy(Strategy[GCRAStatMetadata]):
 
     burst_tolerance_ms: float = 0.0
     script = gcra
+    reuses_arguments = True
     hit_metadata = frozenset({"conformant", "exceeds_capacity"})
 
     def __post_init__(self) -> None:

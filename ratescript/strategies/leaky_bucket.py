@@ -112,6 +112,7 @@ class LeakyBucketStrategy(Strategy[LeakyBucketStatMetadata]):
 
     capacity: float | None = None
     script = leaky_bucket
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         if self.capacity is not None and not self.capacity > 0:
@@ -134,6 +135,7 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
 
     max_queue: float | None = None
     script = leaky_bucket_queue
+    reuses_arguments = True
     hit_metadata = frozenset({"delay_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:

@@ -101,6 +101,7 @@ class PriorityQueueStrategy(Strategy[PriorityQueueStatMetadata]):
     default_priority: int | None = None
     burst_size: float | None = None
     script = priority_bucket
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         levels = self.priority_levels

@@ -124,6 +124,7 @@ class QuotaWithRolloverStrategy(Strategy[QuotaWithRolloverStatMetadata]):
     rollover_percentage: float = 0.5
     max_rollover: float | None = None
     script = quota_with_rollover
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         percentage = self.rollover_percentage

@@ -169,6 +169,7 @@ class SlidingWindowCounterStrategy(Strategy[SlidingWindowCounterStatMetadata]):
     """
 
     script = sliding_window_counter
+    reuses_arguments = True
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

@@ -195,6 +195,7 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
     #: The multiplier of each hour 0..23, derived from ``time_windows``.
     hourly_multipliers: tuple[float, ...] = field(init=False, repr=False, compare=False)
     script = time_of_day
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         windows = tuple(_check_window(window) for window in self.time_windows)

@@ -116,6 +116,7 @@ class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
 
     burst_size: float | None = None
     script = token_bucket
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         if self.burst_size is not None and not self.burst_size > 0:
@@ -138,6 +139,7 @@ class TokenBucketWithDebtStrategy(Strategy[TokenBucketWithDebtStatMetadata]):
     burst_size: float | None = None
     max_debt: float | None = None
     script = token_bucket_with_debt
+    reuses_arguments = True
 
     def __post_init__(self) -> None:
         if self.burst_size is not None and not self.burst_size > 0:

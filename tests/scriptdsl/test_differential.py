@@ -118,6 +118,65 @@ def test_arithmetic_is_bit_identical(a: float, b: float) -> None:
     run_everywhere(arithmetic, [(0.0, "x", (a, b))])
 
 
+@script
+def extremes(out: Key[float], a: float, b: float, c: float):  # type: ignore[no-untyped-def]
+    big = a * b  # overflows to an infinity for large a and b
+    odd = big + c * b  # NaN when the two products are opposite infinities
+    return allow(
+        remaining=min(odd, a), reset_ms=max(odd, a), low=min(a, odd), high=max(a, odd),
+        low3=min(a, big, odd), high3=max(odd, big, a), clamped=max(0, min(b, big)),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "c"),
+    [
+        (1.0, 2.0, 3.0),
+        (1e200, 1e200, 0.0),  # big and odd are inf
+        (-1e200, 1e200, 0.0),  # -inf
+        (1e200, 1e200, -1e200),  # odd is NaN
+        (-1e200, 1e200, 1e200),
+        (-0.0, 0.0, 0.0),  # -0.0 against 0.0, either way round
+        (0.0, -0.0, 0.0),
+    ],
+)
+def test_min_and_max_keep_lua_order_with_nan_infinities_and_negative_zero(
+    a: float, b: float, c: float
+) -> None:
+    run_everywhere(extremes, [(0.0, "x", (a, b, c))])
+
+
+class Pair(Record):
+    first: float
+    second: float
+
+
+@script
+def keeps_a_number(kept: Key[float], a: float, b: float, c: float):  # type: ignore[no-untyped-def]
+    kept.set(a * b + c * b)
+    return allow(remaining=0)
+
+
+@script
+def keeps_a_record(kept: Key[Pair], a: float, b: float, c: float):  # type: ignore[no-untyped-def]
+    kept.set(Pair(a, a * b + c * b))
+    return allow(remaining=0)
+
+
+@pytest.mark.parametrize("keeps", [keeps_a_number, keeps_a_record], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "args", [(1e200, 1e200, 0.0), (-1e200, 1e200, 0.0), (1e200, 1e200, -1e200)]
+)
+def test_a_number_that_is_not_finite_is_never_stored(
+    keeps: Script, args: tuple[float, float, float]
+) -> None:
+    for executor in (PythonExecutor(), LuaExecutor()):
+        with pytest.raises(ScriptRuntimeError, match="cannot store a number that is not finite"):
+            executor.run(keeps, ["x"], args, 0.0)
+        assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
+    run_everywhere(keeps, [(0.0, "x", (1.0, 2.0, 3.0))])
+
+
 def test_division_by_zero_fails_alike_and_names_the_line() -> None:
     for executor in (PythonExecutor(), LuaExecutor()):
         with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:

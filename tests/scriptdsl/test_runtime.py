@@ -20,7 +20,14 @@ from lupa import lua51
 from ratescript.exceptions import CorruptStateError
 from ratescript.scriptdsl.codec import codec_for
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
-from ratescript.scriptdsl.runtime import lua_ceil, lua_floor, lua_mod, lua_window_index
+from ratescript.scriptdsl.runtime import (
+    MAX_TTL_MS,
+    lua_ceil,
+    lua_floor,
+    lua_mod,
+    lua_window_index,
+    ttl,
+)
 from ratescript.scriptdsl.targets.lua import _HELPERS
 
 LUA = lua51.LuaRuntime(encoding=None)
@@ -173,6 +180,23 @@ def test_window_index_of_a_zero_period_is_an_error(zero: float) -> None:
         lua_window_index(1.0, zero)
     with pytest.raises(lua51.LuaError, match="division by zero"):
         LUA_WINDOW_INDEX(1.0, zero)
+
+
+# The clamp the Lua target writes around a key's TTL (``stmt_StoreKey``).
+LUA_TTL = LUA.eval(
+    b"function(x) return string.format('%.17g',"
+    b" math.max(1, math.min(315360000000, math.ceil(x)))) end"
+)
+
+
+@given(doubles)
+@example(1.0)
+@example(0.9999999999999999)
+@example(MAX_TTL_MS)
+@example(MAX_TTL_MS - 0.5)
+@example(MAX_TTL_MS + 1)
+def test_ttl_matches_lua(x: float) -> None:
+    assert_same_double(LUA_TTL(x), ttl(x))
 
 
 # --- codecs -------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.conformance.executors import LuaExecutor, PythonExecutor
+from ratescript.decision import Decision
 from ratescript.exceptions import (
     ConfigurationError,
     CorruptStateError,
@@ -17,7 +18,11 @@ from ratescript.exceptions import (
     ScriptError,
     StoreError,
 )
+from ratescript.rates import Rate
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
+from ratescript.strategies import TokenBucketStrategy
 
 
 class FakeClock:
@@ -112,6 +117,31 @@ def test_scripts_are_atomic_across_threads_and_event_loops(clock: FakeClock) -> 
     for thread in threads:
         thread.join()
     assert sum(admitted) == 100
+
+
+class _CountingStore(InMemoryStore):
+    """Changes what ``run`` does (here, counts), so every hit must go through it."""
+
+    runs = 0
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        self.runs += 1
+        return await super().run(script, keys, args)
+
+
+@pytest.mark.asyncio
+async def test_strategies_skip_run_only_where_it_is_the_stores_own(clock: FakeClock) -> None:
+    rate = Rate(10, seconds=1)
+    assert InMemoryStore.immediate and not _CountingStore.immediate
+    counting = _CountingStore(clock=clock)
+    plain = InMemoryStore(clock=clock)
+    strategy = TokenBucketStrategy()
+    for _ in range(3):  # the first hit computes the arguments, the next two reuse them
+        decision = await strategy.hit("k", rate, counting)
+        assert decision == await strategy.hit("k", rate, plain)
+    assert counting.runs == 3
+    with pytest.raises(NotImplementedError, match="only through `run`"):
+        Store.run_one(counting, token_bucket, "k", (1.0, 1.0, 1.0))
 
 
 @pytest.mark.asyncio

@@ -30,7 +30,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -39,6 +39,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from ratescript.decision import Decision
+from ratescript.exceptions import ScriptError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
 from ratescript.stores.memcached import MemcachedStore
@@ -577,6 +578,88 @@ async def test_calling_a_strategy_returns_zero_when_allowed(
         assert wait == 0.0 and type(wait) is float
         rejected = await _exhaust(strategy, "k", rate, store)
         assert await strategy("k", rate, store) == rejected.wait_ms > 0
+
+
+# --- arguments kept from hit to hit ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CountedBucket(TokenBucketStrategy):
+    """A token bucket that records every cost it computes arguments for."""
+
+    computed: list[float] = field(default_factory=list, compare=False)
+    reuses_arguments = True
+
+    def arguments(self, rate: Rate, cost: float, context: Any) -> tuple[float, ...]:
+        self.computed.append(cost)
+        return super().arguments(rate, cost, context)
+
+
+@dataclass(frozen=True)
+class _SurgeBucket(TokenBucketStrategy):
+    """Arguments that follow something besides the rate and cost: never to be kept."""
+
+    surge: list[float] = field(default_factory=lambda: [1.0], compare=False)
+
+    def arguments(self, rate: Rate, cost: float, context: Any) -> tuple[float, ...]:
+        capacity, refill, cost = super().arguments(rate, cost, context)
+        return (capacity * self.surge[0], refill, cost)
+
+
+def test_only_strategies_that_say_so_reuse_arguments() -> None:
+    assert TokenBucketStrategy.reuses_arguments and _CountedBucket.reuses_arguments
+    # A tier resolver may read anything; a subclass's own arguments are its own business.
+    assert not TieredRateStrategy.reuses_arguments
+    assert not _SurgeBucket.reuses_arguments
+
+
+@pytest.mark.asyncio
+async def test_a_rate_and_cost_seen_before_reuse_their_arguments() -> None:
+    strategy = _CountedBucket()
+    store = InMemoryStore(clock=FakeClock())
+    rate = Rate(10, seconds=1)
+    for cost in (1, 1, 1.0, 2, 2, 1):
+        assert (await strategy.hit("k", rate, store, cost)).allowed
+    assert strategy.computed == [1.0, 2.0, 1.0]  # a new cost takes the old one's place
+    for _ in range(2):
+        await strategy.hit("k", "10/s", store)  # a rate string is kept as it is
+    await strategy.hit("k", Rate(10, seconds=1), store)  # equal, but another object
+    await strategy.hit("k", rate, store, 1, {"tier": "any"})  # a context: computed afresh
+    await strategy.hit("k", rate, store, 0)  # cost 0 looks, with arguments of its own
+    assert strategy.computed == [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 0]
+    decision = await strategy.hit("k", rate, store)
+    assert decision.metadata["capacity"] == 10.0 and strategy.computed[-1] == 0
+    for limit in range(1, 200):
+        await strategy.hit("k", Rate(limit, seconds=1), store)
+    assert len(strategy._known_arguments) <= 64  # bounded, however many rates pass
+
+
+@pytest.mark.asyncio
+async def test_arguments_that_depend_on_more_are_computed_for_every_hit() -> None:
+    strategy = _SurgeBucket()
+    store = InMemoryStore(clock=FakeClock())
+    rate = Rate(10, seconds=1)
+    assert (await strategy.hit("k", rate, store)).metadata["capacity"] == 10.0
+    strategy.surge[0] = 3.0
+    assert (await strategy.hit("k", rate, store)).metadata["capacity"] == 30.0
+
+
+@dataclass(frozen=True)
+class _OneArgumentTooMany(TokenBucketStrategy):
+    reuses_arguments = True
+
+    def arguments(self, rate: Rate, cost: float, context: Any) -> tuple[float, ...]:
+        return (*super().arguments(rate, cost, context), 0.0)
+
+
+@pytest.mark.asyncio
+async def test_arguments_the_script_does_not_take_fail_on_every_hit() -> None:
+    strategy = _OneArgumentTooMany()
+    store = InMemoryStore(clock=FakeClock())
+    rate = Rate(10, seconds=1)
+    for _ in range(2):  # never kept, so never run unchecked
+        with pytest.raises(ScriptError, match="takes 3 arguments"):
+            await strategy.hit("k", rate, store)
 
 
 # --- accuracy under contention ----------------------------------------------------------------

@@ -27,6 +27,11 @@ def _total(log: str) -> str:
     return f"{log}__total"
 
 
+def _plain(node: n.Expr) -> bool:
+    """Whether ``node`` may be evaluated twice at no cost: a name or a constant."""
+    return isinstance(node, n.Var | n.Const | n.Now)
+
+
 class PythonGenerator(Generator):
     indent_unit = "    "
 
@@ -83,10 +88,37 @@ class PythonGenerator(Generator):
         return f"({self.expr(node.then)} if {self.expr(node.test)} else {self.expr(node.orelse)})"
 
     def expr_Builtin(self, node: n.Builtin) -> str:
+        if node.func in ("min", "max"):
+            return self.min_max(node)
         args = ", ".join(self.expr(a) for a in node.args)
         if node.func in ("floor", "ceil", "window_index"):
             return f"_rs_{node.func}({args})"
         return f"{node.func}({args})"
+
+    def min_max(self, node: n.Builtin) -> str:
+        """``min``/``max`` as conditional expressions, folded left like Lua's.
+
+        Lua's ``math.min`` keeps its running value unless an argument is strictly
+        smaller (``max``: larger), exactly what ``(b if a > b else a)`` does, NaN and
+        ``-0.0`` included. Inline, that is a comparison where the builtin is a generic
+        call, the dearest part of a decision's arithmetic. An operand that is not a
+        name or a constant is evaluated once, in argument order, into a temporary.
+        """
+        replaced = ">" if node.func == "min" else "<"
+        best, plain = self.expr(node.args[0]), _plain(node.args[0])
+        for arg in node.args[1:]:
+            best_first, best_again = self.once(best, plain)
+            arg_first, arg_again = self.once(self.expr(arg), _plain(arg))
+            best = f"({arg_again} if {best_first} {replaced} {arg_first} else {best_again})"
+            plain = False
+        return best
+
+    def once(self, value: str, plain: bool) -> tuple[str, str]:
+        """``value`` where it is first evaluated, and where it is used again."""
+        if plain:
+            return value, value
+        name = self.out.temporary("m")
+        return f"({name} := {value})", name
 
     def expr_LogSum(self, node: n.LogSum) -> str:
         return _total(node.log)
@@ -178,13 +210,38 @@ class PythonGenerator(Generator):
             # No copy: a stored log never changes again (the frontend forbids it).
             value = f"({node.log}, {_total(node.log)})"
         elif spec.kind is n.KeyKind.NUMBER:
-            value = f"_rs_number({node.line}, {self.expr(node.values[0])})"
+            value = self.finite_values(node)[0]
         else:
-            fields = ", ".join(self.expr(v) for v in node.values)
-            value = f"_rs_record({node.line}, {fields})"
+            fields = self.finite_values(node)
+            value = f"({fields[0]},)" if len(fields) == 1 else f"({', '.join(fields)})"
         self.out.line(f"{key} = _w{node.key} = {value}")
         ttl = "None" if node.ttl_ms is None else f"_rs_ttl({self.expr(node.ttl_ms)})"
         self.out.line(f"_t{node.key} = {ttl}")
+
+    def finite_values(self, node: n.StoreKey) -> list[str]:
+        """Names or constants holding the values ``node`` stores, checked finite first.
+
+        Lua prints NaN as ``-nan``, Python as ``nan``: neither may be stored. Checked
+        inline, as a helper call per write costs more than the check itself: ``x - x``
+        is 0.0 for every finite ``x``, NaN for infinities and NaN (constants are finite).
+        """
+        values, checked = [], []
+        for value in node.values:
+            if isinstance(value, n.Const):
+                values.append(self.expr(value))
+                continue
+            name = self.expr(value)
+            if not _plain(value):
+                name, computed = self.out.temporary("m"), name
+                self.out.line(f"{name} = {computed}")
+            values.append(name)
+            checked.append(f"({name} - {name})")
+        if checked:
+            self.out.line(f"if {' + '.join(checked)} != 0.0:")
+            self.out.indent()
+            self.out.line(f"raise _rs_nonfinite({node.line})")
+            self.out.dedent()
+        return values
 
     def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
         self.out.line(f"{_key(node.key)} = None")

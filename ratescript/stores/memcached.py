@@ -45,7 +45,6 @@ import contextlib
 import hashlib
 import math
 import random
-import re
 import secrets
 import sys
 import time
@@ -80,7 +79,7 @@ Reader = Callable[[asyncio.StreamReader], Awaitable[T]]
 
 _EXAMPLE_URL = "memcached://127.0.0.1:11211"
 _DEFAULT_PORT = 11211
-_SAFE_KEY = re.compile(rb"[\x21\x22\x24-\x7e]{1,250}")  # printable ASCII but space and '#'
+_SAFE_BYTES = bytes([*range(0x21, 0x23), *range(0x24, 0x7F)])  # printable ASCII but space, '#'
 _TO_READABLE = bytes(c if 0x21 <= c <= 0x7E and c != 0x23 else 0x5F for c in range(256))
 _READABLE_PREFIX = 180  # + '#' + 64 hex digits stays under 250 bytes
 _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timestamps
@@ -88,12 +87,13 @@ _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
 _LOGS_KEPT = 1024  # decoded logs remembered per store (see MemcachedStore._logs)
+_LOG = KeyKind.LOG  # a global: an Enum member looked up on its class costs ~0.2 µs
 
 
 def memcached_key(name: str) -> bytes:
     """The Memcached key of a stored name: the name itself when safe, else a hashed form."""
     raw = name.encode("utf-8", "surrogatepass")
-    if _SAFE_KEY.fullmatch(raw):
+    if 0 < len(raw) <= 250 and not raw.translate(None, _SAFE_BYTES):  # twice a regex's speed
         return raw
     digest = hashlib.sha256(raw).hexdigest().encode()
     return raw[:_READABLE_PREFIX].translate(_TO_READABLE) + b"#" + digest
@@ -309,6 +309,23 @@ class _Queue:
         self._leave()
 
 
+# What ``_failure`` translates: the network's and the server's failures.
+_FAILURES = (OSError, EOFError, asyncio.TimeoutError, _ReplyError)
+
+
+def _failure(exc: BaseException, wire: _Wire, store: str, operation: str) -> StoreError:
+    """One of ``_FAILURES`` as the store's exception, naming the store and the operation."""
+    address = wire.address
+    kind: type[StoreError] = StoreConnectionError
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        message = f"no answer from {address} within {wire.timeout:g} s"
+    elif isinstance(exc, _ReplyError):
+        kind, message = StoreError, f"unexpected reply from {address}: {exc}"
+    else:
+        message = f"cannot reach {address} ({exc or type(exc).__name__})"
+    return kind(message, store=store, operation=operation)
+
+
 class _Translated:
     """``with``: every failure of the network or the server, as the store's exceptions."""
 
@@ -323,19 +340,8 @@ class _Translated:
         return None
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StoreError):
-            return
-        address = self._wire.address
-        kind: type[StoreError] = StoreConnectionError
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            message = f"no answer from {address} within {self._wire.timeout:g} s"
-        elif isinstance(exc, (OSError, EOFError)):
-            message = f"cannot reach {address} ({exc or type(exc).__name__})"
-        elif isinstance(exc, _ReplyError):
-            kind, message = StoreError, f"unexpected reply from {address}: {exc}"
-        else:
-            return
-        raise kind(message, store=self._store, operation=self._operation) from exc
+        if isinstance(exc, _FAILURES):
+            raise _failure(exc, self._wire, self._store, self._operation) from exc
 
 
 class _Wire:
@@ -604,12 +610,12 @@ class MemcachedStore(Store):
         self, script: Script, keys: Sequence[str], args: Sequence[float]
     ) -> Decision:
         plan = script.memcached_plan
-        operation = f"run {script.name}"
         wire_keys = [memcached_key(key) for key in keys]
         if not plan.writes:
-            with self._translated(operation):
-                attempt = self._attempt(script, keys, wire_keys, args, operation)
-                decision = await self._wire.within(attempt)
+            try:
+                decision = await self._wire.within(self._attempt(script, keys, wire_keys, args))
+            except _FAILURES as exc:
+                raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
             assert decision is not None, "a plan that writes nothing cannot lose a race"
             return decision
         tag = hash_tag(keys[0]) or keys[0]
@@ -617,21 +623,22 @@ class MemcachedStore(Store):
         unlocked = 0 if plan.locked else min(self.lock_after_lost_races, retries + 1)
         async with _Queue.join(self._queues, tag) as predecessor_failed:
             if predecessor_failed:
-                raise self._predecessor_failed(operation)
-            with self._translated(operation):
-                decision, lost = await self._attempts(
-                    script, keys, wire_keys, args, operation, lost=0, stop=unlocked
-                )
+                raise self._predecessor_failed(f"run {script.name}")
+            # Translated here, inside the queue, which counts the failures to reach the server.
+            try:
+                decision, lost = await self._attempts(script, keys, wire_keys, args, 0, unlocked)
                 if decision is None and lost <= retries:
                     async with self._plan_lock(tag, len(keys)):
                         decision, lost = await self._attempts(
-                            script, keys, wire_keys, args, operation, lost=lost, stop=retries + 1
+                            script, keys, wire_keys, args, lost, retries + 1
                         )
+            except _FAILURES as exc:
+                raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
         if decision is None:
             raise StoreError(
                 f"{keys[0]!r} changed under each of {lost} attempts (max_retries={retries})",
                 store=self.kind,
-                operation=operation,
+                operation=f"run {script.name}",
             )
         return decision
 
@@ -641,8 +648,6 @@ class MemcachedStore(Store):
         keys: Sequence[str],
         wire_keys: list[bytes],
         args: Sequence[float],
-        operation: str,
-        *,
         lost: int,
         stop: int,
     ) -> tuple[Decision | None, int]:
@@ -650,7 +655,7 @@ class MemcachedStore(Store):
         while lost < stop:
             if lost:
                 await _back_off(lost)
-            attempt = self._attempt(script, keys, wire_keys, args, operation)
+            attempt = self._attempt(script, keys, wire_keys, args)
             decision = await self._wire.within(attempt)  # its read and writes share a deadline
             if decision is not None:
                 return decision, lost
@@ -658,26 +663,24 @@ class MemcachedStore(Store):
         return None, lost
 
     async def _attempt(
-        self,
-        script: Script,
-        keys: Sequence[str],
-        wire_keys: list[bytes],
-        args: Sequence[float],
-        operation: str,
+        self, script: Script, keys: Sequence[str], wire_keys: list[bytes], args: Sequence[float]
     ) -> Decision | None:
         """Read, compute, write once: the decision, or None when a write lost a race."""
-        found = await self._wire.send(b"gets " + b" ".join(wire_keys) + b"\r\n", _items)
+        found = await self._wire.send(b"gets %s\r\n" % b" ".join(wire_keys), _items)
         values: list[Any] = []
-        for name, key, codec in zip(keys, wire_keys, script.codecs, strict=True):
+        # As many of each: Store.run checked (and strict=True costs ~0.2 µs).
+        for name, key, codec in zip(keys, wire_keys, script.codecs, strict=False):
             item = found.get(key)
-            if item is not None and item[1] == 0:
-                raise self._cas_disabled(operation)
             if item is None:
                 values.append(None)
-            elif codec.kind is KeyKind.LOG:
-                values.append(self._decoded_log(codec, name, key, item[0]))
+                continue
+            raw, token = item
+            if not token:
+                raise self._cas_disabled(f"run {script.name}")
+            if codec.kind is _LOG:
+                values.append(self._decoded_log(codec, name, key, raw))
             else:
-                values.append(codec.decode(name, item[0]))
+                values.append(codec.decode(name, raw))
         try:
             result = script.compute(self.clock(), *values, *args)
         except (ArithmeticError, ValueError) as exc:
@@ -689,19 +692,23 @@ class MemcachedStore(Store):
         landed = False
         for index in script.memcached_plan.writes:
             value = writes[2 * index]
-            item = found.get(wire_keys[index])
-            if value is KEEP or (value is DELETE and item is None):
+            if value is KEEP:
                 continue
+            key = wire_keys[index]
+            item = found.get(key)
             cas = None if item is None else item[1]
             if value is DELETE:
-                done = await self._delete(wire_keys[index], None if landed else cas)
+                if item is None:
+                    continue
+                done = await self._delete(key, None if landed else cas)
             else:
                 codec = script.codecs[index]
-                data = encode_written(codec, value, values[index])
+                log = codec.kind is _LOG
+                data = encode_written(codec, value, values[index]) if log else codec.encode(value)
                 exptime = memcached_exptime(writes[2 * index + 1], time.time())
-                done = await self._store(wire_keys[index], data, exptime, cas, force=landed)
-                if done and codec.kind is KeyKind.LOG:
-                    self._remember_log(wire_keys[index], data, value)
+                done = await self._store(key, data, exptime, cas, force=landed)
+                if done and log:
+                    self._remember_log(key, data, value)
             if not done:
                 return None
             landed = True
@@ -725,12 +732,12 @@ class MemcachedStore(Store):
     ) -> bool:
         """``set`` when forced, else ``cas`` with the token or ``add``; whether it stored."""
         if force:
-            head = b"set %s 0 %d %d\r\n" % (key, exptime, len(data))
+            request = b"set %s 0 %d %d\r\n%s\r\n" % (key, exptime, len(data), data)
         elif cas is None:
-            head = b"add %s 0 %d %d\r\n" % (key, exptime, len(data))
+            request = b"add %s 0 %d %d\r\n%s\r\n" % (key, exptime, len(data), data)
         else:
-            head = b"cas %s 0 %d %d %d\r\n" % (key, exptime, len(data), cas)
-        reply = await self._wire.send(head + data + b"\r\n", _line)
+            request = b"cas %s 0 %d %d %d\r\n%s\r\n" % (key, exptime, len(data), cas, data)
+        reply = await self._wire.send(request, _line)
         if reply == b"STORED":
             if self._track_keys and (force or cas is None):
                 await self._register(key)

@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -427,6 +428,80 @@ async def test_a_server_that_never_answers_times_out(silent_port: int) -> None:
             await call()
         assert timeout * 0.9 <= time.monotonic() - started < timeout + 0.2
     await store.close()
+
+
+@pytest.mark.asyncio
+async def test_calls_in_flight_together_each_keep_their_own_deadline(silent_port: int) -> None:
+    """The calls' deadlines share one timer; each still fails at its own, not sooner or later."""
+    timeout = 0.4
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
+
+    async def get_after(delay: float) -> float:
+        await asyncio.sleep(delay)
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError, match=r"^memcached get: no answer"):
+            await store.get(f"k{delay}")
+        return time.monotonic() - started
+
+    elapsed = await asyncio.gather(*(get_after(delay) for delay in (0, 0, 0.1, 0.25, 0.3)))
+    for each in elapsed:
+        assert timeout * 0.9 <= each < timeout + 0.2
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_call_cancelled_from_outside_stays_cancelled(silent_port: int) -> None:
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=0.3)
+    call = asyncio.ensure_future(store.get("k"))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # A deadline that expires leaves the caller's task as it found it: not cancelled.
+    with pytest.raises(StoreConnectionError, match="no answer"):
+        await store.get("k")
+    if sys.version_info >= (3, 11):
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)
+    await store.close()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 cannot count cancellations")
+@pytest.mark.asyncio
+async def test_a_cancellation_that_meets_the_deadline_is_not_swallowed(silent_port: int) -> None:
+    timeout = 0.2
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
+    call = asyncio.ensure_future(store.get("k"))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    loop.call_later(timeout, call.cancel)  # just after the call's deadline
+    time.sleep(timeout + 0.1)  # blocks the loop: both come due in one iteration
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await store.close()
+
+
+def test_deadlines_hold_when_the_store_moves_to_another_event_loop(silent_port: int) -> None:
+    timeout = 0.3
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
+
+    async def cancelled_call() -> None:
+        call = asyncio.ensure_future(store.get("k"))
+        await asyncio.sleep(0.05)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+
+    async def timed_out_call() -> float:
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError, match="no answer"):
+            await asyncio.wait_for(store.get("k"), 5)  # never hangs the test
+        return time.monotonic() - started
+
+    asyncio.run(cancelled_call())  # leaves the deadline timer set on a loop now closed
+    assert timeout * 0.9 <= asyncio.run(timed_out_call()) < timeout + 0.2
+    asyncio.run(store.close())
 
 
 @pytest.mark.asyncio

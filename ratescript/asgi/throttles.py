@@ -235,8 +235,10 @@ class Throttle:
             and kind.hit is Strategy.hit
             and kind.keys is Strategy.keys
         ):
-            arguments = self.strategy.arguments(self._rate, self._cost, None)
-            self._prepared = (self.strategy.script, tuple(arguments))
+            arguments = tuple(self.strategy.arguments(self._rate, self._cost, None))
+            script = self.strategy.script
+            if script.key_count == 1 and len(arguments) == script.param_count:
+                self._prepared = (script, arguments)  # what `Store.run_one` may take as is
 
     def __repr__(self) -> str:
         rate = self._rate if self._rate is not None else "<per connection>"
@@ -279,7 +281,10 @@ class Throttle:
         try:
             if breaker is not None:
                 check_circuit(breaker, store)
-            decision = await store.run(prepared[0], (key,), prepared[1])
+            if store.immediate:  # in process: no coroutine of the store's
+                decision = store.run_one(prepared[0], key, prepared[1])
+            else:
+                decision = await store.run(prepared[0], (key,), prepared[1])
             if breaker is not None:
                 breaker.record_success()
         except Exception as exc:

@@ -153,6 +153,7 @@ class SlidingWindowLogStrategy(Strategy[SlidingWindowLogStatMetadata]):
     """
 
     script = sliding_window_log
+    reuses_arguments = True
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

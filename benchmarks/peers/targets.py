@@ -115,17 +115,24 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ours = next((r for r in rows if r["library"] == "ratescript"), None)
         if ours is None:
             continue
+        # Against the fastest peer that got the burst right: a peer that fails requests
+        # or admits the wrong count can finish sooner without doing the job.
         peers = [r for r in rows if r["library"] != "ratescript" and "wall_s" in r]
-        fastest = min(peers, key=lambda r: r["wall_s"], default=None)
-        exact = bool(ours.get("exact_admission"))
+        correct = [r for r in peers if r.get("exact_admission") and not r.get("errors")]
+        fastest = min(correct, key=lambda r: r["wall_s"], default=None)
+        exact = bool(ours.get("exact_admission")) and not ours.get("errors")
         wall = float(ours.get("wall_s", math.nan))
         quick = fastest is None or wall <= fastest["wall_s"]
         versus = (
-            f"fastest peer {fastest['library']} {fastest['wall_s']:.2f} s"
-            f" ({'exact' if fastest.get('exact_admission') else 'not exact'})"
+            f"fastest exact peer {fastest['library']} {fastest['wall_s']:.2f} s"
             if fastest
-            else "no peer finished"
+            else "no peer was exact"
         )
+        faster_wrong = [r for r in peers if r not in correct and r["wall_s"] < wall]
+        if faster_wrong:
+            versus += "; faster but not exact: " + ", ".join(
+                f"{r['library']} {r['wall_s']:.2f} s" for r in faster_wrong
+            )
         lines.append(
             _line(
                 f"contended {processes}×{hits} on {store} ({STRATEGY_TITLES[strategy]}): exact, "

@@ -100,8 +100,6 @@ class PythonExecutor:
                 continue
             if self.encoded:
                 value = script.codecs[index].encode(value)
-            elif isinstance(value, list):
-                value = list(value)  # the script's list may be reused by a later run
             expires_at = None if ttl is None else math.floor(now) + ttl
             self.values[key] = (value, expires_at, script.codecs[index])
         return script.decision(result)

@@ -177,8 +177,6 @@ class InMemoryStore(Store):
                 if written is DELETE:
                     data.pop(key, None)
                 else:
-                    if type(written) is list:
-                        written = list(written)  # the script may keep using its list
                     data[key] = (
                         written,
                         None
@@ -228,8 +226,6 @@ class InMemoryStore(Store):
                 self._data.pop(key, None)
                 continue
             ttl = writes[2 * index + 1]
-            if isinstance(value, list):
-                value = list(value)  # the script may keep using its list
             self._data[key] = (value, None if ttl is None else _gone_at(now_ms, ttl), codecs[index])
         self._sweep(now_ms)
         return result

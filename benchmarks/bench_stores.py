@@ -4,7 +4,8 @@ Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_stores.py``). Fo
 each store it times, interleaved round by round so drift hits both alike:
 
 * ``InMemoryStore.run(token_bucket)`` vs the bare Python target (the generated
-  function plus building the ``Decision``) — target: at most 1.5x;
+  function plus building the ``Decision``) — target: at most 1.5x; and the same
+  for ``run_one``, the synchronous path ``Strategy.hit`` takes on this store;
 * ``RedisStore.run(token_bucket)`` vs a bare redis-py ``EVALSHA`` of an empty script
   (``return 1``) — target: at most 1.25x;
 * ``MemcachedStore.run(token_bucket)`` vs a bare aiomcache ``gets`` + ``cas`` pair —
@@ -74,7 +75,13 @@ async def bench_memory(rounds: int) -> None:
     async def run() -> object:
         return await store.run(token_bucket, ["k"], ARGS)
 
+    async def run_one() -> object:
+        return store.run_one(token_bucket, "k", ARGS)
+
     await compare("memory", run, bare, rounds, 20_000, 1.5)
+    # What `Strategy.hit` calls on this store: the same decision without the store's
+    # own coroutine (`Store.immediate`).
+    await compare("run_one", run_one, bare, rounds, 20_000, 1.5)
 
 
 async def bench_redis(url: str, rounds: int) -> None:

@@ -2,8 +2,9 @@
 
 Compilation happens once, when the decorator runs (so a script outside the subset
 fails at import, not on the first request): the function's source is lowered to
-IR and every target is generated from it. The Python target is ``compile()``d
-then; nothing is parsed, generated or compiled per call.
+IR and every target is generated from it. The Python target (and, for a script
+of one key, the in-process target) is ``compile()``d then; nothing is parsed,
+generated or compiled per call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ratescript.scriptdsl.passes import readonly_twin
 from ratescript.scriptdsl.runtime import namespace
 from ratescript.scriptdsl.targets.lua import generate_lua
 from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
+from ratescript.scriptdsl.targets.memory import generate_memory, memory_namespace
 from ratescript.scriptdsl.targets.python import generate_python
 
 __all__ = ["Script", "script"]
@@ -56,6 +58,17 @@ class Script:
         exec(code, scope)  # our own generated source, from a checked IR
         self.compute: Callable[..., tuple[Any, ...]] = scope[ir.name]
         self.lua_source, self.lua_line_map = generate_lua(ir)
+        # The in-process target, for single-key scripts: ``_rs_bind(store, codec,
+        # decoded, fail)``, which ``InMemoryStore`` calls once per script it runs.
+        self.memory_source: str | None = None
+        self.memory_line_map: tuple[int, ...] = ()
+        self.memory_binder: Callable[..., Callable[[str, Sequence[float]], Decision]] | None = None
+        if self.key_count == 1:
+            self.memory_source, self.memory_line_map = generate_memory(ir)
+            fused = compile(self.memory_source, f"<ratescript {ir.name} in memory>", "exec")
+            scope = memory_namespace()
+            exec(fused, scope)  # our own generated source, from a checked IR
+            self.memory_binder = scope["_rs_bind"]
         self.lua_sha = hashlib.sha1(self.lua_source.encode()).hexdigest()
         self._empty_metadata = not ir.metadata_names
 
@@ -121,9 +134,14 @@ class Script:
         if isinstance(exc, ScriptRuntimeError):
             return exc
         line = 0
+        line_maps = {
+            f"<ratescript {self.name}>": self.python_line_map,
+            f"<ratescript {self.name} in memory>": self.memory_line_map,
+        }
         for frame in traceback.extract_tb(exc.__traceback__):
-            if frame.filename == f"<ratescript {self.name}>" and frame.lineno:
-                line = self.dsl_line(frame.lineno, lua=False)
+            line_map = line_maps.get(frame.filename)
+            if line_map is not None and frame.lineno and 0 < frame.lineno <= len(line_map):
+                line = line_map[frame.lineno - 1]
         what = "division by zero" if isinstance(exc, ZeroDivisionError) else str(exc)
         return ScriptRuntimeError(
             f"script `{self.name}` failed at {self.ir.filename}:{line}: {what}"

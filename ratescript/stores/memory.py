@@ -10,8 +10,11 @@ it is atomic across coroutines, event loops and threads.
 Expiry follows Redis: whole milliseconds of the store's clock; a key set with a
 TTL of ``t`` at ``now`` is gone once ``floor(clock) > floor(now) + t``. Expired
 keys are reclaimed lazily on access and by an incremental sweep that checks a
-few keys on every write, so memory stays bounded under millions of distinct keys
-without ever pausing for a full scan.
+few keys for every new one, so memory stays bounded under millions of distinct
+keys without ever pausing for a full scan.
+
+A single-key script runs as its in-process target (``scriptdsl.targets.memory``):
+the script's body fused with this store's lookup and write, bound once per store.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import contextlib
 import math
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ratescript.config import resolve_lock_options
@@ -37,11 +40,17 @@ if TYPE_CHECKING:
 
 __all__ = ["InMemoryStore"]
 
-# Keys checked for expiry per sweep, and a sweep every 32 script writes: 4 keys per
-# write on average, so a pass over the keys takes a quarter as many writes as there
-# are keys, and the dict stays within about 4/3 of the live keys.
-_SWEEP_PER_WRITE = 128
+# Keys checked for expiry per sweep. A single-key script sweeps once per 32 lookups of
+# a missing key (`targets.memory.SWEEP_EVERY`), which is how the dict grows: 4 keys
+# checked per new key on average, so a pass over the keys takes a quarter as many new
+# keys as there are keys, and the dict stays within about 4/3 of the live keys. Other
+# writes (multi-key scripts, `set`) sweep every time.
+_SWEEP_PER_SWEEP = 128
 _LOCK_POLL_SECONDS = 0.002
+# Scripts whose bound runner a store keeps; past this many, it binds afresh.
+_RUNNERS_KEPT = 256
+
+Runner = Callable[[str, Sequence[float]], Decision]
 
 # An entry: (value, the first whole ms at which it is gone or None, the codec of a
 # decoded value or None for bytes)
@@ -107,7 +116,7 @@ class InMemoryStore(Store):
         self._sweep_keys: list[str] = []
         self._sweep_at = 0
         self._sweep_lock = threading.Lock()
-        self._writes = 0
+        self._runners: dict[Script, Runner] = {}
 
     def __len__(self) -> int:
         """Keys held, live or not yet reclaimed."""
@@ -137,9 +146,24 @@ class InMemoryStore(Store):
     # --- scripts -------------------------------------------------------------------------
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        # Inline, not through `run_one`: a call less per hit. Only single-key scripts
+        # have runners.
+        runner = self._runners.get(script)
+        if runner is not None and len(keys) == 1 and len(args) == script.param_count:
+            return runner(keys[0], args)
         if len(keys) != 1 or script.key_count != 1 or len(args) != script.param_count:
             return await super().run(script, keys, args)
-        return self.run_one(script, keys[0], args)
+        return self._bind(script)(keys[0], args)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        # Runners hold the clock they were bound with: a new clock binds them afresh.
+        self._clock = clock
+        self._runners = {}
 
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]
@@ -147,49 +171,26 @@ class InMemoryStore(Store):
         return self.run_now(script, keys, args)
 
     def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
-        """The single-key path, inlined: most strategies use one key, and this is per hit.
+        """The single-key path: the script's in-process target, bound to this store.
 
         ``run`` of ``script`` on the logical ``key``, whose key and argument counts the
         caller has checked (``run`` does, and ``Strategy.hit`` before reusing arguments).
         """
-        key = self._prefix + key
-        now = self.clock()
-        codec = script.codecs[0]
-        data = self._data
-        lock = self._locks[hash(key) & self._mask]
-        lock.acquire()  # not `with`: its __enter__ and __exit__ calls cost twice as much
-        try:
-            entry = data.get(key)
-            value = None
-            if entry is not None:
-                if entry[1] is not None and now >= entry[1]:
-                    del data[key]
-                elif entry[2] is codec:
-                    value = entry[0]
-                else:
-                    value = self._decoded(key, entry, codec)
-            try:
-                result = script.compute(now, value, *args)
-            except (ArithmeticError, ValueError) as exc:
-                raise script.python_error(exc) from exc
-            written, ttl = result[5]
-            if written is not KEEP:
-                if written is DELETE:
-                    data.pop(key, None)
-                else:
-                    data[key] = (
-                        written,
-                        None
-                        if ttl is None
-                        else math.floor(now) + int(ttl) + 1,  # ttl: whole ms ≥ 1
-                        codec,
-                    )
-                self._writes += 1
-                if not self._writes & 31:
-                    self._sweep(math.floor(now))
-        finally:
-            lock.release()
-        return script.decision(result)
+        runner = self._runners.get(script)
+        if runner is None:
+            runner = self._bind(script)
+        return runner(key, args)
+
+    def _bind(self, script: Script) -> Runner:
+        """The fused runner of ``script`` on this store (see ``scriptdsl.targets.memory``)."""
+        if len(self._runners) >= _RUNNERS_KEPT:
+            self._runners.clear()  # scripts made on the fly must not pile up
+        binder = script.memory_binder
+        if binder is None:
+            raise ValueError(f"script `{script.name}` takes {script.key_count} keys, not one")
+        runner = binder(self, script.codecs[0], self._decoded, script.python_error)
+        self._runners[script] = runner
+        return runner
 
     def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         """Run a script synchronously (it never waits) on namespaced ``keys``."""
@@ -240,7 +241,7 @@ class InMemoryStore(Store):
             if at >= len(keys):
                 keys = self._sweep_keys = list(self._data)
                 at = 0
-            stop = min(at + _SWEEP_PER_WRITE, len(keys))
+            stop = min(at + _SWEEP_PER_SWEEP, len(keys))
             data = self._data
             for key in keys[at:stop]:
                 entry = data.get(key)

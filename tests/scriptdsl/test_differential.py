@@ -1,4 +1,4 @@
-"""The Python target and the Lua target (lupa, Lua 5.1) decide and store identically.
+"""The Python, Lua (lupa, Lua 5.1) and in-process targets decide and store identically.
 
 Hypothesis feeds the same clock steps, costs and parameters to every executor and
 demands bit-identical decisions (``-0.0`` is not ``0.0`` here) and identical stored
@@ -9,19 +9,27 @@ see small negatives).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
-from ratescript.conformance.executors import LuaExecutor, PythonExecutor
+from ratescript.conformance.executors import (
+    Executor,
+    LuaExecutor,
+    PythonExecutor,
+    StoreExecutor,
+)
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
 from ratescript.scriptdsl import Key, Record, allow, ceil, floor, script
 from ratescript.scriptdsl.script import Script
+from ratescript.stores.memory import InMemoryStore
 
 TRAPS = (0.1, 0.2, 0.3, 1 / 3, 2 / 3, 1e-9, 0.5, 1.0, 3.0, 7.0, 2.0**53 - 1, 2.0**53, 2.0**52 + 0.5)
 
@@ -39,8 +47,34 @@ def exact(decision: Decision) -> tuple[object, ...]:
     return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
 
 
+@contextlib.contextmanager
+def in_memory_store() -> Iterator[StoreExecutor]:
+    """``InMemoryStore`` as an executor: the in-process target, fused with the store."""
+    loop = asyncio.new_event_loop()
+    try:
+        executor = StoreExecutor("memory-store", loop)
+        executor.attach(InMemoryStore(clock=executor.clock))
+        yield executor
+    finally:
+        loop.close()
+
+
 def run_everywhere(script: Script, steps: Sequence[tuple[float, str, Sequence[float]]]) -> None:
-    executors = (PythonExecutor(encoded=True), PythonExecutor(encoded=False), LuaExecutor())
+    with in_memory_store() as memory:
+        executors = (
+            PythonExecutor(encoded=True),
+            PythonExecutor(encoded=False),
+            LuaExecutor(),
+            memory,
+        )
+        step_everywhere(script, steps, executors)
+
+
+def step_everywhere(
+    script: Script,
+    steps: Sequence[tuple[float, str, Sequence[float]]],
+    executors: Sequence[Executor],
+) -> None:
     keys = sorted({key for _now, key, _args in steps})
     for now, key, args in steps:
         outcomes = []
@@ -170,22 +204,25 @@ def keeps_a_record(kept: Key[Pair], a: float, b: float, c: float):  # type: igno
 def test_a_number_that_is_not_finite_is_never_stored(
     keeps: Script, args: tuple[float, float, float]
 ) -> None:
-    for executor in (PythonExecutor(), LuaExecutor()):
-        with pytest.raises(ScriptRuntimeError, match="cannot store a number that is not finite"):
-            executor.run(keeps, ["x"], args, 0.0)
-        assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
+    with in_memory_store() as memory:
+        for executor in (PythonExecutor(), LuaExecutor(), memory):
+            with pytest.raises(ScriptRuntimeError, match="cannot store a number that is not fin"):
+                executor.run(keeps, ["x"], args, 0.0)
+            assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
     run_everywhere(keeps, [(0.0, "x", (1.0, 2.0, 3.0))])
 
 
 def test_division_by_zero_fails_alike_and_names_the_line() -> None:
-    for executor in (PythonExecutor(), LuaExecutor()):
-        with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
-            executor.run(arithmetic, ["x"], (1.0, 0.0), 0.0)
-        line = arithmetic.ir.first_line + 2  # the line of `a % b` inside the Results(...) call
-        assert f":{line}:" in str(caught.value) or f":{line - 1}:" in str(caught.value), (
-            executor.name,
-            str(caught.value),
-        )
+    with in_memory_store() as memory:
+        for executor in (PythonExecutor(), LuaExecutor(), memory):
+            with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
+                executor.run(arithmetic, ["x"], (1.0, 0.0), 0.0)
+            line = arithmetic.ir.first_line + 2  # the line of `a % b` inside the Results(...) call
+            assert f":{line}:" in str(caught.value) or f":{line - 1}:" in str(caught.value), (
+                executor.name,
+                str(caught.value),
+            )
+            assert executor.state(0.0, ["x"]) == {}  # a script that fails writes nothing
 
 
 def test_nothing_is_parsed_or_compiled_per_call(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("RATESCRIPT_UPDATE_GOLDEN") == "1"
 BUILTINS = (token_bucket, fixed_window, sliding_log)
 GOLDEN_SCRIPTS = (*BUILTINS, *(s.readonly for s in BUILTINS))
-SUFFIXES = {"py.txt": "python_source", "lua": "lua_source"}
+SUFFIXES = {"py.txt": "python_source", "lua": "lua_source", "memory.py.txt": "memory_source"}
 
 
 class Pair(Record):
@@ -173,6 +173,7 @@ def test_golden_sources_do_not_name_the_checkout() -> None:
     for compiled in GOLDEN_SCRIPTS:
         assert compiled.ir.filename not in compiled.lua_source
         assert compiled.ir.filename not in compiled.python_source
+        assert compiled.ir.filename not in (compiled.memory_source or "")
 
 
 # --- determinism ----------------------------------------------------------------------------
@@ -184,6 +185,7 @@ def test_compiling_twice_gives_identical_sources(compiled: Script) -> None:
     assert function is not None
     first, second = script(function), script(function)
     assert first.python_source == second.python_source == compiled.python_source
+    assert first.memory_source == second.memory_source == compiled.memory_source
     assert first.lua_source == second.lua_source == compiled.lua_source
     assert first.lua_sha == second.lua_sha == compiled.lua_sha
     assert first.readonly.lua_sha == second.readonly.lua_sha

@@ -215,8 +215,11 @@ class PythonGenerator(Generator):
             fields = self.finite_values(node)
             value = f"({fields[0]},)" if len(fields) == 1 else f"({', '.join(fields)})"
         self.out.line(f"{key} = _w{node.key} = {value}")
-        ttl = "None" if node.ttl_ms is None else f"_rs_ttl({self.expr(node.ttl_ms)})"
-        self.out.line(f"_t{node.key} = {ttl}")
+        self.out.line(f"_t{node.key} = {self.ttl(node)}")
+
+    def ttl(self, node: n.StoreKey) -> str:
+        """What ``_t<key>`` holds after ``node``: the TTL in whole ms, or None."""
+        return "None" if node.ttl_ms is None else f"_rs_ttl({self.expr(node.ttl_ms)})"
 
     def finite_values(self, node: n.StoreKey) -> list[str]:
         """Names or constants holding the values ``node`` stores, checked finite first.

@@ -1,0 +1,175 @@
+"""The in-process target: a single-key script fused with ``InMemoryStore``.
+
+Its body is the Python target's; what it adds is where writes are committed (at
+each ``return``, only on paths that may have written) and the store's own lookup.
+These tests aim at that part: scripts whose returns follow no write, a sure write,
+or a write on some paths only; deletes; a failure after a write; and the store's
+bookkeeping (clock, expiry, sweep). Hypothesis compares it with the other targets
+(``test_differential.run_everywhere`` includes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
+from ratescript.exceptions import ScriptRuntimeError
+from ratescript.scriptdsl import Key, Log, allow, deny, now_ms, script
+from ratescript.scriptdsl.script import Script
+from ratescript.scriptdsl.targets.memory import MemoryGenerator, expires_at
+from ratescript.scriptdsl.targets.python import PythonGenerator
+from ratescript.stores.memory import InMemoryStore
+from tests.scriptdsl.test_differential import run_everywhere
+
+
+@script
+def writes_on_some_paths(count: Key[float], limit: float, mode: float):  # type: ignore[no-untyped-def]
+    """Returns after no write, a sure write, a delete, and a write on some paths only."""
+    c = count.get(default=0)
+    if c > limit * 3:
+        return deny(wait_ms=c)  # nothing written yet
+    if mode < 1:
+        count.set(c + 1, ttl_ms=1000)
+    elif mode < 2:
+        count.delete()
+    elif mode < 3:
+        count.set(c + 10)  # no TTL
+        if c > limit:
+            return deny(wait_ms=1)  # written for sure
+    if c > limit:
+        return deny(wait_ms=c)  # written on some paths
+    return allow(remaining=limit - c)
+
+
+@script
+def returns_in_a_loop(log: Key[Log], limit: float):  # type: ignore[no-untyped-def]
+    now = now_ms()
+    entries = log.get()
+    for time, amount in entries:
+        if time + limit < now:
+            return deny(wait_ms=amount)  # inside a loop, before any write
+        if amount > limit:
+            break
+    entries.append(now, 1)
+    log.set(entries, ttl_ms=limit)
+    return allow(remaining=limit - entries.count())
+
+
+@script
+def fails_after_a_write(count: Key[float], divisor: float):  # type: ignore[no-untyped-def]
+    c = count.get(default=0)
+    count.set(c + 1, ttl_ms=1000)
+    return allow(remaining=c / divisor)
+
+
+FLOW_SCRIPTS = (writes_on_some_paths, returns_in_a_loop)
+
+
+def _steps(draw: st.DrawFn, script: Script) -> list[tuple[float, str, Sequence[float]]]:
+    now = draw(st.sampled_from((0.0, -0.0, 1.7e12, 1 / 3)))
+    steps: list[tuple[float, str, Sequence[float]]] = []
+    for _ in range(draw(st.integers(1, 30))):
+        now += draw(st.sampled_from((0.0, 0.5, 1.0, 7.0, 400.0, 1500.0)))
+        limit = draw(st.sampled_from((0.0, 2.0, 5.0, 1000.0)))
+        args = (limit,) if script.param_count == 1 else (limit, draw(st.sampled_from((0, 1, 2, 3))))
+        steps.append((now, draw(st.sampled_from(("a", "b"))), args))
+    return steps
+
+
+@pytest.mark.parametrize("flow", FLOW_SCRIPTS, ids=lambda s: s.name)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_writes_are_committed_exactly_where_the_pure_function_writes(
+    flow: Script, data: st.DataObject
+) -> None:
+    run_everywhere(flow, data.draw(st.composite(_steps)(flow)))
+
+
+def test_returns_commit_only_on_paths_that_may_have_written() -> None:
+    source = writes_on_some_paths.memory_source
+    assert source is not None
+    body = source.split("_w0 = _KEEP", 1)[1]
+    returns = [line.strip() for line in body.splitlines() if "return _rs_new" in line]
+    # Four returns: before any write (no commit), after a sure write (a commit without
+    # a test), and two after the `if` chain, where a write happened on some paths only.
+    assert len(returns) == 4
+    assert returns[0].startswith("return _rs_new(_rs_Decision, (False, c,")
+    assert returns[1:] == ["return _rs_new(_rs_Decision, _decision)"] * 3
+    assert body.count("_data[_key] = (_w0, _t0, _codec)") == 3
+    assert body.count("if _w0 is not _KEEP:") == 2
+    assert body.count("if _w0 is _DELETE:") == 3  # the script deletes: every commit asks
+
+
+def test_a_script_of_several_keys_has_no_in_process_target() -> None:
+    from ratescript.scriptdsl.compose import compose_all
+
+    both = compose_all(token_bucket, fixed_window)
+    assert both.memory_binder is None
+    with pytest.raises(ValueError, match="single-key"):
+        MemoryGenerator(both.ir)
+
+
+def test_the_generator_handles_every_node_kind() -> None:
+    assert MemoryGenerator.unsupported_nodes() == PythonGenerator.unsupported_nodes() == []
+
+
+@pytest.mark.asyncio
+async def test_a_failure_after_a_write_writes_nothing_and_names_the_line() -> None:
+    store = InMemoryStore(clock=lambda: 1000.0)
+    assert (await store.run(fails_after_a_write, ["k"], (1.0,))).remaining == 0.0
+    assert await store.get("k") == b"1"
+    with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
+        await store.run(fails_after_a_write, ["k"], (0.0,))
+    line = fails_after_a_write.ir.first_line + 3  # the `return allow(...)` line
+    assert f":{line}:" in str(caught.value), str(caught.value)
+    assert await store.get("k") == b"1"
+    # The key's lock was released on the way out: the key is usable at once.
+    assert (await store.run(fails_after_a_write, ["k"], (2.0,))).remaining == 0.5
+
+
+@pytest.mark.asyncio
+async def test_a_new_clock_is_followed_at_once() -> None:
+    store = InMemoryStore(clock=lambda: 0.0)
+    args = (1.0, 1000.0, 1.0)
+    assert (await store.run(token_bucket, ["k"], args)).allowed
+    assert not (await store.run(token_bucket, ["k"], args)).allowed
+    store.clock = lambda: 1000.0  # the bound runner held the old clock
+    assert (await store.run(token_bucket, ["k"], args)).allowed
+
+
+@pytest.mark.parametrize(
+    ("now", "ttl", "gone"),
+    [(1000.9, 10.0, 1011), (1000.0, 0.2, 1002), (-0.5, 3.0, 3), (5.0, float("nan"), None)],
+)
+def test_expiry_is_whole_milliseconds_as_on_redis(now: float, ttl: float, gone: int | None) -> None:
+    # Gone once floor(clock) > floor(now) + ceil(ttl), the TTL clamped to at least 1 ms.
+    at = expires_at(now, ttl)
+    assert isinstance(at, int)
+    if gone is not None:
+        assert at == gone
+    else:
+        assert at > now + 1e11  # NaN: clamped to the longest TTL, like every target
+
+
+def test_memory_stays_bounded_when_every_hit_is_a_new_key() -> None:
+    now = [0.0]
+    store = InMemoryStore(clock=lambda: now[0])
+    largest = 0
+    for index in range(200_000):
+        now[0] += 1.0  # each key lives 100 ms: about 100 live at any time
+        store.run_one(fixed_window, f"ip:{index}", (5.0, 100.0, 1.0))
+        largest = max(largest, len(store))
+    assert largest < 1_000, largest
+
+
+def test_runners_are_bound_once_per_script_and_store() -> None:
+    store = InMemoryStore(clock=lambda: 0.0)
+    for _ in range(3):
+        store.run_one(token_bucket, "k", (5.0, 1000.0, 1.0))
+        asyncio.run(store.run(sliding_log, ["l"], (5.0, 1000.0, 1.0)))
+    assert set(store._runners) == {token_bucket, sliding_log}

@@ -16,10 +16,10 @@ import abc
 import asyncio
 import contextlib
 import contextvars
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from ratescript.clock import Clock, wall_clock_ms
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.scriptdsl.script import Script
@@ -37,14 +37,8 @@ __all__ = [
     "wall_clock_ms",
 ]
 
-Clock = Callable[[], float]
 Value = bytes | str | int | float
 StoreT = TypeVar("StoreT", bound="Store")
-
-
-def wall_clock_ms() -> float:
-    """Milliseconds since the epoch, from the system clock."""
-    return time.time() * 1000.0
 
 
 def hash_tag(key: str) -> str | None:

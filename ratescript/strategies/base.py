@@ -78,11 +78,16 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     #: ``keys`` gets False unless it sets it again.
     reuses_arguments: ClassVar[bool] = False
 
+    #: True when ``hit`` is this class's: ``__call__`` may then take the hit's common
+    #: case itself (one coroutine fewer), as a subclass's own ``hit`` must always run.
+    _base_hit: ClassVar[bool] = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
         if ("arguments" in own or "keys" in own) and "reuses_arguments" not in own:
             cls.reuses_arguments = False
+        cls._base_hit = cls.hit is Strategy.hit
 
     @cached_property
     def _known_arguments(self) -> dict[int, tuple[Rate | str, float, tuple[float, ...]]]:
@@ -146,6 +151,11 @@ class Strategy(abc.ABC, Generic[MetadataT]):
 
     async def __call__(self, key: str, rate: Rate | str, store: Store, cost: float = 1) -> float:
         """The wait in milliseconds before ``key`` may be hit again; ``0.0`` when allowed."""
+        if self._base_hit:  # `hit`'s common case, inline
+            known = self._known_arguments.get(id(rate))
+            if known is not None and known[0] is rate and known[1] == cost and store.immediate:
+                decision = store.run_one(self.script, key, known[2])
+                return 0.0 if decision[0] else decision[1]
         decision = await self.hit(key, rate, store, cost)
         return 0.0 if decision.allowed else decision.wait_ms
 

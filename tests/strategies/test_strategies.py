@@ -613,6 +613,37 @@ def test_only_strategies_that_say_so_reuse_arguments() -> None:
     assert not _SurgeBucket.reuses_arguments
 
 
+@dataclass(frozen=True)
+class _AuditedBucket(TokenBucketStrategy):
+    """A strategy with a ``hit`` of its own, which every call must go through."""
+
+    seen: list[str] = field(default_factory=list, compare=False)
+
+    async def hit(
+        self,
+        key: str,
+        rate: Rate | str,
+        store: Store,
+        cost: float = 1,
+        context: Any = None,
+    ) -> Decision:
+        self.seen.append(key)
+        return await super().hit(key, rate, store, cost, context)
+
+
+@pytest.mark.asyncio
+async def test_calling_a_strategy_skips_hit_only_when_hit_is_the_bases() -> None:
+    rate = Rate(2, seconds=1)
+    plain, audited = TokenBucketStrategy(), _AuditedBucket()
+    assert plain._base_hit and not audited._base_hit
+    store = InMemoryStore(clock=FakeClock())
+    waits = [await plain("k", rate, store) for _ in range(3)]
+    assert waits == [0.0, 0.0, 500.0]
+    other = InMemoryStore(clock=FakeClock())
+    assert [await audited("k", rate, other) for _ in range(3)] == waits
+    assert audited.seen == ["k"] * 3  # the arguments were kept, yet every call ran `hit`
+
+
 @pytest.mark.asyncio
 async def test_a_rate_and_cost_seen_before_reuse_their_arguments() -> None:
     strategy = _CountedBucket()

@@ -23,13 +23,15 @@ halfway writes nothing.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
+from ratescript.clock import wall_clock_ms
 from ratescript.decision import Decision
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.passes import statements
 from ratescript.scriptdsl.runtime import MAX_TTL_MS, namespace, ttl
-from ratescript.scriptdsl.targets.python import PythonGenerator
+from ratescript.scriptdsl.targets.python import PythonGenerator, _plain
 
 __all__ = ["MemoryGenerator", "generate_memory", "memory_namespace"]
 
@@ -88,6 +90,8 @@ class MemoryGenerator(PythonGenerator):
         for name in ("_data", "_locks", "_mask", "_prefix", "_sweep"):
             out.line(f"{name} = _store.{name}")
         out.line("_clock = _store.clock")
+        # The default clock, inline: its body is one multiplication, its frame dearer.
+        out.line("_wall = _clock is _rs_wall_clock_ms")
         out.line("_missing = 0")
         out.line(f"def {ir.name}(_key, _args):")
         out.indent()
@@ -96,7 +100,7 @@ class MemoryGenerator(PythonGenerator):
             params = ", ".join(ir.params)
             out.line(f"{params}{',' if len(ir.params) == 1 else ''} = _args")
         out.line("_key = _prefix + _key")
-        out.line("_now = _clock()")
+        out.line("_now = _rs_time() * 1000.0 if _wall else _clock()")
         out.line("_lock = _locks[hash(_key) & _mask]")
         out.line("_lock.acquire()")
         out.line("try:")
@@ -143,7 +147,14 @@ class MemoryGenerator(PythonGenerator):
 
     def ttl(self, node: n.StoreKey) -> str:
         # Where the store keeps it: the first whole ms at which the key is gone.
-        return "None" if node.ttl_ms is None else f"_rs_expires(_now, {self.expr(node.ttl_ms)})"
+        # The usual TTL inline (`expires_at` without its call), anything else through it.
+        if node.ttl_ms is None:
+            return "None"
+        first, again = self.once(self.expr(node.ttl_ms), _plain(node.ttl_ms))
+        return (
+            f"(_rs_ifloor(_now) + _rs_iceil({again}) + 1 if 1.0 <= {first} <= {MAX_TTL_MS!r} "
+            f"else _rs_expires(_now, {again}))"
+        )
 
     def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
         super().stmt_DeleteKey(node)
@@ -237,7 +248,13 @@ def memory_namespace() -> dict[str, Any]:
         "ValueError": ValueError,
     }
     scope.update(
-        _rs_new=tuple.__new__, _rs_Decision=Decision, _rs_ifloor=math.floor, _rs_expires=expires_at
+        _rs_new=tuple.__new__,
+        _rs_Decision=Decision,
+        _rs_ifloor=math.floor,
+        _rs_iceil=math.ceil,
+        _rs_expires=expires_at,
+        _rs_time=time.time,
+        _rs_wall_clock_ms=wall_clock_ms,
     )
     return scope
 

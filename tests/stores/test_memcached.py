@@ -315,14 +315,89 @@ async def test_a_two_key_script_waits_for_its_lock(memcached_url: str) -> None:
 async def test_clients_racing_on_one_key_retry_to_an_exact_count(
     own_memcached: servers.LocalServer,
 ) -> None:
+    async def one_after_another(each: MemcachedStore) -> None:
+        # One hit at a time per client: a client's own hits would run as one group.
+        for _ in range(25):
+            await each.run(fixed_window, ["k"], (1e9, 1e12, 1))
+
     async with clients(own_memcached.url, 8) as stores:
         before = await stats(own_memcached.url)
-        await asyncio.gather(
-            *(each.run(fixed_window, ["k"], (1e9, 1e12, 1)) for each in stores for _ in range(25))
-        )
+        await asyncio.gather(*(one_after_another(each) for each in stores))
         after = await stats(own_memcached.url)
         assert (await stores[0].get("k") or b"").endswith(b":200")
     assert int(after["cas_badval"]) > int(before["cas_badval"])  # races were lost, and retried
+
+
+# --- one process's hits on one key: run in groups ---------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_hits_that_queue_on_a_key_run_as_a_group_each_with_its_own_decision(
+    own_memcached: servers.LocalServer,
+) -> None:
+    store = MemcachedStore(own_memcached.url, clock=FakeClock())
+    before = await stats(own_memcached.url)
+    decisions = await asyncio.gather(
+        *(store.run(token_bucket, ["k"], (10.0, HOUR_MS, 1.0)) for _ in range(50))
+    )
+    after = await stats(own_memcached.url)
+    # In arrival order, as if one after another: ten admitted, each seeing one token fewer.
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 40
+    assert [d.remaining for d in decisions[:10]] == [9.0 - i for i in range(10)]
+    assert {d.wait_ms for d in decisions[10:]} == {HOUR_MS / 10}
+    # The first hit went alone, the 49 that queued behind it together: two reads, not 50.
+    assert int(after["cmd_get"]) - int(before["cmd_get"]) == 2
+    memory = InMemoryStore(clock=FakeClock())
+    for _ in range(50):
+        await memory.run(token_bucket, ["k"], (10.0, HOUR_MS, 1.0))
+    assert await store.get("k") == await memory.get("k")
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_hit_that_fails_in_a_group_fails_alone(store: MemcachedStore) -> None:
+    outcomes = await asyncio.gather(
+        *(store.run(divide, ["k"], (1, b)) for b in (1, 1, 0, 1, 1)), return_exceptions=True
+    )
+    assert isinstance(outcomes[2], ScriptRuntimeError)
+    assert [o.remaining for o in outcomes if isinstance(o, Decision)] == [0.0, 1.0, 2.0, 3.0]
+    assert await store.get("k") == b"4"
+
+
+@pytest.mark.asyncio
+async def test_a_queued_hit_cancelled_before_its_turn_is_never_charged(
+    store: MemcachedStore,
+) -> None:
+    hits = [asyncio.ensure_future(store.run(fixed_window, ["k"], (1e9, 1e12, 1))) for _ in range(5)]
+    await asyncio.sleep(0)  # each has started: the first at the server, four queued
+    hits[2].cancel()
+    outcomes = await asyncio.gather(*hits, return_exceptions=True)
+    assert isinstance(outcomes[2], asyncio.CancelledError)
+    assert [o.remaining for o in outcomes if isinstance(o, Decision)] == [
+        1e9 - 1,
+        1e9 - 2,
+        1e9 - 3,
+        1e9 - 4,
+    ]
+    assert (await store.get("k") or b"").endswith(b":4")
+
+
+@pytest.mark.asyncio
+async def test_when_the_server_is_out_of_reach_queued_hits_fail_with_the_first(
+    silent_port: int,
+) -> None:
+    timeout = 0.3
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        *(store.run(fixed_window, ["k"], (5, 1000, 1)) for _ in range(6)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    assert all(isinstance(o, StoreConnectionError) for o in outcomes), outcomes
+    assert "no answer" in str(outcomes[0])
+    assert all("the call before this one on its key failed" in str(o) for o in outcomes[1:])
+    assert elapsed < 2 * timeout  # one deadline for all, not one after another
+    await store.close()
 
 
 @pytest.mark.parametrize(

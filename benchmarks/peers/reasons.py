@@ -184,10 +184,10 @@ def _contention(results: dict[str, Any], line: dict[str, Any]) -> str:
     if store == "Memcached":
         parts.append(
             "On Memcached a ratescript decision is the generic plan: `gets`, compute, `cas` "
-            "(2 round trips), retried after a lost race, with one process's writers to a "
-            "key taking turns. The peers' fixed window is one atomic `incr` (1 round trip, "
-            "no conflicts). An `incr` fast path for counter-only scripts would close it: "
-            "a change to ratescript's Memcached target."
+            "(2 round trips), retried after a lost race; a process's hits that queue on "
+            "the key meanwhile run as one group (one `gets`, one `cas`). What remains is "
+            "the processes racing each other's groups, and each process's first hits. The "
+            "peers' fixed window is one atomic `incr` (1 round trip, no conflicts)."
         )
     else:
         parts.append(

@@ -153,6 +153,8 @@ def namespace() -> dict[str, Any]:
         "_NO_METADATA": NO_METADATA,
         "_DELETE": DELETE,
         "_rs_floor": lua_floor,
+        "_rs_ifloor": math.floor,
+        "_rs_inf": math.inf,
         "_rs_ceil": lua_ceil,
         "_rs_mod": lua_mod,
         "_rs_window_index": lua_window_index,

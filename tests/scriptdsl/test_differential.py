@@ -180,6 +180,21 @@ def test_min_and_max_keep_lua_order_with_nan_infinities_and_negative_zero(
     run_everywhere(extremes, [(0.0, "x", (a, b, c))])
 
 
+@script
+def floors(out: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
+    big = a * b  # an infinity for large a and b, -0.0 for tiny ones of opposite signs
+    odd = big - big  # NaN when big is infinite
+    return allow(remaining=floor(big), reset_ms=floor(odd), whole=big // 1, half=a // 2)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(1e200, 1e200), (-1e200, 1e200), (1e-200, -1e-200), (-0.5, 1.0), (2.5, 1.0), (-3.0, 1.0)],
+)
+def test_floor_keeps_infinities_nan_and_negative_zero_as_lua_does(a: float, b: float) -> None:
+    run_everywhere(floors, [(0.0, "x", (a, b))])
+
+
 class Pair(Record):
     first: float
     second: float

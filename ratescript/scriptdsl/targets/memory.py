@@ -250,7 +250,6 @@ def memory_namespace() -> dict[str, Any]:
     scope.update(
         _rs_new=tuple.__new__,
         _rs_Decision=Decision,
-        _rs_ifloor=math.floor,
         _rs_iceil=math.ceil,
         _rs_expires=expires_at,
         _rs_time=time.time,

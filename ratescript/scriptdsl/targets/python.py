@@ -69,7 +69,7 @@ class PythonGenerator(Generator):
     def expr_Binary(self, node: n.Binary) -> str:
         left, right = self.expr(node.left), self.expr(node.right)
         if node.op == "//":
-            return f"_rs_floor({left} / {right})"
+            return self.floor(f"({left} / {right})", plain=False)
         if node.op == "%":
             return f"_rs_mod({left}, {right})"
         return f"({left} {node.op} {right})"
@@ -90,8 +90,10 @@ class PythonGenerator(Generator):
     def expr_Builtin(self, node: n.Builtin) -> str:
         if node.func in ("min", "max"):
             return self.min_max(node)
+        if node.func == "floor":
+            return self.floor(self.expr(node.args[0]), plain=_plain(node.args[0]))
         args = ", ".join(self.expr(a) for a in node.args)
-        if node.func in ("floor", "ceil", "window_index"):
+        if node.func in ("ceil", "window_index"):
             return f"_rs_{node.func}({args})"
         return f"{node.func}({args})"
 
@@ -112,6 +114,19 @@ class PythonGenerator(Generator):
             best = f"({arg_again} if {best_first} {replaced} {arg_first} else {best_again})"
             plain = False
         return best
+
+    def floor(self, value: str, *, plain: bool) -> str:
+        """Lua 5.1's ``math.floor`` inline: ``runtime.lua_floor`` without its call.
+
+        A double; ``-0.0``, infinities and NaN unchanged (the chained comparison is
+        false for both infinities and NaN). A rate limiter floors on most decisions
+        (window starts, whole tokens), and the call cost more than the test.
+        """
+        first, again = self.once(value, plain)
+        return (
+            f"(float(_rs_ifloor({again})) if -_rs_inf < {first} < _rs_inf and {again} != 0.0 "
+            f"else {again})"
+        )
 
     def once(self, value: str, plain: bool) -> tuple[str, str]:
         """``value`` where it is first evaluated, and where it is used again."""

@@ -192,18 +192,7 @@ class MemoryGenerator(PythonGenerator):
         self.branches.pop()
 
     def stmt_Return(self, node: n.Return) -> None:
-        names = self.ir.metadata_names
-        metadata = (
-            "{"
-            + ", ".join(f"{n!r}: {self.expr(m)}" for n, m in zip(names, node.metadata, strict=True))
-            + "}"
-            if names
-            else "_NO_METADATA"
-        )
-        decision = (
-            f"({node.allowed}, {self.expr(node.wait_ms)}, {self.expr(node.remaining)}, "
-            f"{self.expr(node.reset_ms)}, {metadata})"
-        )
+        decision = f"({self.decision_fields(node)})"
         if self.written == NONE:
             self.out.line(f"return _rs_new(_rs_Decision, {decision})")
             return

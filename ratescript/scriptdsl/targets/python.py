@@ -183,6 +183,11 @@ class PythonGenerator(Generator):
         self.out.line("break")
 
     def stmt_Return(self, node: n.Return) -> None:
+        writes = "".join(f"_w{i}, _t{i}, " for i in range(len(self.ir.keys)))
+        self.out.line(f"return ({self.decision_fields(node)}, ({writes}))")
+
+    def decision_fields(self, node: n.Return) -> str:
+        """The five fields of a ``Decision`` that ``node`` returns, comma-separated."""
         # Metadata as a dict literal: the Decision takes it as is, nothing to zip per hit.
         names = self.ir.metadata_names
         metadata = (
@@ -192,10 +197,9 @@ class PythonGenerator(Generator):
             if names
             else "_NO_METADATA"
         )
-        writes = "".join(f"_w{i}, _t{i}, " for i in range(len(self.ir.keys)))
-        self.out.line(
-            f"return ({node.allowed}, {self.expr(node.wait_ms)}, {self.expr(node.remaining)}, "
-            f"{self.expr(node.reset_ms)}, {metadata}, ({writes}))"
+        return (
+            f"{node.allowed}, {self.expr(node.wait_ms)}, {self.expr(node.remaining)}, "
+            f"{self.expr(node.reset_ms)}, {metadata}"
         )
 
     def stmt_LoadKey(self, node: n.LoadKey) -> None:

@@ -45,7 +45,7 @@ __all__ = ["InMemoryStore"]
 # checked per new key on average, so a pass over the keys takes a quarter as many new
 # keys as there are keys, and the dict stays within about 4/3 of the live keys. Other
 # writes (multi-key scripts, `set`) sweep every time.
-_SWEEP_PER_SWEEP = 128
+_SWEEP_KEYS = 128
 _LOCK_POLL_SECONDS = 0.002
 # Scripts whose bound runner a store keeps; past this many, it binds afresh.
 _RUNNERS_KEPT = 256
@@ -241,7 +241,7 @@ class InMemoryStore(Store):
             if at >= len(keys):
                 keys = self._sweep_keys = list(self._data)
                 at = 0
-            stop = min(at + _SWEEP_PER_SWEEP, len(keys))
+            stop = min(at + _SWEEP_KEYS, len(keys))
             data = self._data
             for key in keys[at:stop]:
                 entry = data.get(key)

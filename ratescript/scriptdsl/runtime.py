@@ -152,7 +152,6 @@ def namespace() -> dict[str, Any]:
         "_KEEP": KEEP,
         "_NO_METADATA": NO_METADATA,
         "_DELETE": DELETE,
-        "_rs_floor": lua_floor,
         "_rs_ifloor": math.floor,
         "_rs_inf": math.inf,
         "_rs_ceil": lua_ceil,

@@ -751,7 +751,8 @@ class MemcachedStore(Store):
         retries = self._max_retries
         plan = script.memcached_plan
         unlocked = 0 if plan.locked else min(self.lock_after_lost_races, retries + 1)
-        # Translated here, inside the queue, which counts the failures to reach the server.
+        # Translated here, inside the queue or group, which fail their waiters on a failure
+        # to reach the server.
         try:
             outcomes, lost = await self._attempts(script, keys, wire_keys, arg_list, 0, unlocked)
             if outcomes is None and lost <= retries:

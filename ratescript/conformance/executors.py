@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ratescript.decision import Decision
 from ratescript.scriptdsl.codec import KeyCodec, canonical
@@ -152,6 +152,25 @@ class LuaExecutor:
             raise script.lua_error(exc.message) from exc
         assert isinstance(reply, bytes)
         return script.decision_from_reply(reply)
+
+    def run_group(
+        self, script: Script, keys: Sequence[str], hits: Sequence[tuple[float, Sequence[float]]]
+    ) -> list[Decision | Exception]:
+        """Hits queued on ``keys``, as ``RedisStore`` sends them: one call of the script's
+        group form, each hit with its own clock; the server's clock is the last hit's.
+        """
+        from ratescript.conformance.luarunner import LuaReplyError
+
+        for args in (args for _now, args in hits):
+            script.check_args(args)
+        self.now = hits[-1][0]
+        argv = [arg for now, args in hits for arg in encode_args(now, args)]
+        try:
+            replies = self.emulator.eval(script.lua_batch_source, list(keys), argv)
+        except LuaReplyError as exc:
+            raise script.lua_error(exc.message) from exc
+        assert isinstance(replies, list) and all(type(r) is bytes for r in replies)
+        return script.group_outcomes(cast(list[bytes], replies), RuntimeError)
 
     def forget(self, key: str) -> None:
         self.emulator.delete(key)

@@ -23,7 +23,7 @@ from ratescript.scriptdsl.codec import KeyCodec, codec_for
 from ratescript.scriptdsl.frontend import lower_function
 from ratescript.scriptdsl.passes import readonly_twin
 from ratescript.scriptdsl.runtime import namespace
-from ratescript.scriptdsl.targets.lua import generate_lua
+from ratescript.scriptdsl.targets.lua import generate_lua, generate_lua_batch
 from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
 from ratescript.scriptdsl.targets.memory import generate_memory, memory_namespace
 from ratescript.scriptdsl.targets.python import generate_python
@@ -31,6 +31,8 @@ from ratescript.scriptdsl.targets.python import generate_python
 __all__ = ["Script", "script"]
 
 _LUA_ERROR_LINE = re.compile(r"user_script:(\d+):")
+#: A script's own failure: the generated Lua raises messages starting "ratescript:".
+LUA_SCRIPT_ERROR = re.compile(r"^(?:user_script:\d+: )?ratescript: ")
 _CORRUPT = re.compile(r"ratescript: corrupt value at key (.*): expected (.*?)(?: script:|$)")
 
 
@@ -92,6 +94,15 @@ class Script:
         return self if self.ir.readonly else Script(readonly_twin(self.ir), self.__wrapped__)
 
     @cached_property
+    def lua_batch_source(self) -> str:
+        """The Lua run for a group of hits on the same keys (``generate_lua_batch``)."""
+        return generate_lua_batch(self.ir)
+
+    @cached_property
+    def lua_batch_sha(self) -> str:
+        return hashlib.sha1(self.lua_batch_source.encode()).hexdigest()
+
+    @cached_property
     def memcached_plan(self) -> MemcachedPlan:
         return plan_memcached(self.ir, self.codecs, self.compute, self.python_source)
 
@@ -115,6 +126,24 @@ class Script:
             float(fields[3]),
             dict(zip(self.metadata_names, map(float, fields[4:]), strict=True)),
         )
+
+    def group_outcomes(
+        self, replies: Sequence[bytes], other_error: Callable[[str], Exception]
+    ) -> list[Decision | Exception]:
+        """Each hit's outcome from the reply of ``lua_batch_source``: its decision, its
+        script's error, or ``other_error`` of any other error it met (``WRONGTYPE``...).
+        """
+        outcomes: list[Decision | Exception] = []
+        for reply in replies:
+            if reply[:1] != b"E":
+                outcomes.append(self.decision_from_reply(reply))
+                continue
+            message = reply[1:].decode(errors="replace")
+            if LUA_SCRIPT_ERROR.match(message):
+                outcomes.append(self.lua_error(message))
+            else:
+                outcomes.append(other_error(message))
+        return outcomes
 
     def check_args(self, args: Sequence[float]) -> None:
         if len(args) != len(self.params):

@@ -12,7 +12,7 @@ released by ``md ... C<token>`` so only its holder can release it. There is one 
 per hash tag, so plans sharing a key share a lock. Single-key plans run lock-free and
 retry under that same lock after a lost race. The hits one process sends to one key
 while another is at the server run together when it is back: one ``gets``, each
-computed in turn, one ``cas`` (``_Group``; measured: see ``MemcachedStore``). Other
+computed in turn, one ``cas`` (``grouping.Groups``; measured: see ``MemcachedStore``). Other
 writing plans of one process on one hash tag take turns in the process (``_Queue``).
 
 Why not aiomcache's ``Client`` (0.8.2): a call cancelled by a timeout hands its
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import math
 import random
@@ -70,6 +69,7 @@ from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value, hash_tag
+from ratescript.stores.grouping import Groups, Outcome, decided
 
 if TYPE_CHECKING:
     from aiomcache.pool import Connection
@@ -314,55 +314,6 @@ class _Queue:
         self._leave()
 
 
-class _Waiter:
-    """A hit waiting for its key: its script, logical key, arguments and outcome."""
-
-    __slots__ = ("args", "future", "key", "script")
-
-    def __init__(
-        self, script: Script, key: str, args: Sequence[float], future: asyncio.Future[Decision]
-    ) -> None:
-        self.script = script
-        self.key = key
-        self.args = args
-        self.future = future
-
-
-class _Group:
-    """This process's hits on one key while one of them is at the server.
-
-    The first hit on a key runs at once. Hits that arrive while it is out wait here;
-    when it is back they run together: one ``gets``, each hit's script computed in
-    arrival order on the state the one before left, one ``cas`` of the final state
-    (or all computed again if the race is lost). Each hit gets its own decision,
-    exactly as if they had run one after another; a burst on a hot key costs a few
-    round trips instead of two per hit. A failure to reach the server fails the
-    waiting hits at once rather than each waiting out its own deadline.
-    """
-
-    __slots__ = ("failed", "waiting")
-
-    def __init__(self) -> None:
-        self.waiting: list[_Waiter] = []
-        self.failed = False
-
-
-def _settle(future: asyncio.Future[Decision], outcome: Decision | BaseException) -> None:
-    """Give a waiting hit its outcome, unless it was cancelled meanwhile."""
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
-def _decided(outcome: Decision | ScriptError) -> Decision:
-    if isinstance(outcome, ScriptError):
-        raise outcome
-    return outcome
-
-
 # What ``_failure`` translates: the network's and the server's failures.
 _FAILURES = (OSError, EOFError, asyncio.TimeoutError, _ReplyError)
 
@@ -576,7 +527,7 @@ class MemcachedStore(Store):
     Plans writing several keys hold the server lock of their hash tag. A single-key
     plan runs lock-free and retries under that lock once it has lost a race. One
     process's hits on one key never race each other: those that arrive while one is at
-    the server run as one group when it is back (``_Group``: one ``gets`` and one
+    the server run as one group when it is back (``Groups``: one ``gets`` and one
     ``cas`` for all, each hit its own decision), so a burst costs a few round trips, not
     two per hit (10 coroutines × 20 writes of one key lost 300-370 races when they
     raced). Measured, before groups, with N processes writing one key (5 runs each, lost
@@ -631,8 +582,7 @@ class MemcachedStore(Store):
         self._track_keys = track_keys
         self._max_retries = max_retries
         self._queues: dict[str, _Queue] = {}
-        self._groups: dict[bytes, _Group] = {}
-        self._serving: set[asyncio.Task[None]] = set()
+        self._groups = Groups(self._run_one, self._run_many, self._predecessor_failed)
         # The last log this process wrote at each key, by its bytes: decoding is a pure
         # function of the bytes, and a busy key usually reads back what we just wrote,
         # so a thousand-entry log is not parsed again (it was most of a decision).
@@ -675,70 +625,27 @@ class MemcachedStore(Store):
             except _FAILURES as exc:
                 raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
             assert outcomes is not None, "a plan that writes nothing cannot lose a race"
-            return _decided(outcomes[0])
+            return decided(outcomes[0])
         if len(keys) == 1 and not plan.locked:
-            return await self._run_grouped(script, keys[0], wire_keys[0], args)
+            return await self._groups.run(script, (keys[0], wire_keys[0]), args)
         tag = hash_tag(keys[0]) or keys[0]
         async with _Queue.join(self._queues, tag) as predecessor_failed:
             if predecessor_failed:
                 raise self._predecessor_failed(f"run {script.name}")
             outcomes = await self._run_plan(script, keys, wire_keys, [args])
-        return _decided(outcomes[0])
+        return decided(outcomes[0])
 
-    async def _run_grouped(
-        self, script: Script, key: str, wire_key: bytes, args: Sequence[float]
+    async def _run_one(
+        self, script: Script, key: tuple[str, bytes], args: Sequence[float]
     ) -> Decision:
-        """A single-key plan: at once, or with the hits that queued behind one (``_Group``)."""
-        group = self._groups.get(wire_key)
-        if group is not None:
-            if group.failed:
-                raise self._predecessor_failed(f"run {script.name}")
-            future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-            group.waiting.append(_Waiter(script, key, args, future))
-            return await future
-        group = self._groups[wire_key] = _Group()
-        try:
-            outcomes = await self._run_plan(script, [key], [wire_key], [args])
-        except StoreConnectionError:
-            group.failed = True
-            raise
-        finally:
-            if group.waiting:
-                task = asyncio.get_running_loop().create_task(self._serve(wire_key, group))
-                self._serving.add(task)  # held: the loop keeps only a weak reference
-                task.add_done_callback(self._serving.discard)
-            else:
-                del self._groups[wire_key]
-        return _decided(outcomes[0])
+        """One hit of a single-key plan (``Groups`` sends the ones queued behind it)."""
+        return decided((await self._run_plan(script, [key[0]], [key[1]], [args]))[0])
 
-    async def _serve(self, wire_key: bytes, group: _Group) -> None:
-        """Run the hits that waited on ``wire_key``, a group per script, until none wait."""
-        waiting: list[_Waiter] = []
-        try:
-            while group.waiting and not group.failed:
-                waiting, group.waiting = group.waiting, []
-                while waiting:
-                    script = waiting[0].script
-                    batch = [w for w in waiting if w.script is script and not w.future.done()]
-                    waiting = [w for w in waiting if w.script is not script]
-                    if not batch:
-                        continue
-                    outcomes: Sequence[Decision | BaseException]
-                    try:
-                        outcomes = await self._run_plan(
-                            script, [batch[0].key], [wire_key], [w.args for w in batch]
-                        )
-                    except Exception as exc:  # each waiter gets its own copy to raise
-                        group.failed = isinstance(exc, StoreConnectionError)
-                        outcomes = [copy.copy(exc) for _ in batch]
-                    for waiter, outcome in zip(batch, outcomes, strict=True):
-                        _settle(waiter.future, outcome)
-                    if group.failed:
-                        break
-        finally:
-            for waiter in [*waiting, *group.waiting]:
-                _settle(waiter.future, self._predecessor_failed(f"run {waiter.script.name}"))
-            del self._groups[wire_key]
+    async def _run_many(
+        self, script: Script, key: tuple[str, bytes], arg_list: Sequence[Sequence[float]]
+    ) -> list[Outcome]:
+        """A group of hits of a single-key plan: one ``gets``, each computed, one ``cas``."""
+        return [*await self._run_plan(script, [key[0]], [key[1]], arg_list)]
 
     async def _run_plan(
         self,

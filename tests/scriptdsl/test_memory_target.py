@@ -24,7 +24,8 @@ from ratescript.scriptdsl.script import Script
 from ratescript.scriptdsl.targets.memory import MemoryGenerator, expires_at
 from ratescript.scriptdsl.targets.python import PythonGenerator
 from ratescript.stores.memory import InMemoryStore
-from tests.scriptdsl.test_differential import run_everywhere
+
+from .test_differential import run_everywhere
 
 
 @script

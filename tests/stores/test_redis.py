@@ -253,6 +253,107 @@ async def test_noscript_after_script_flush_is_recovered_in_one_extra_call(
     assert delta(before, after) == {"evalsha": 1, "eval": 1, "get": 1, "set": 1, "info": 1}
 
 
+# --- one process's hits on one key: sent in groups --------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("compiled", [token_bucket, sliding_log], ids=lambda s: s.name)
+async def test_hits_that_queue_on_a_key_run_as_a_group_each_with_its_own_decision(
+    own_redis: servers.LocalServer, compiled: Script
+) -> None:
+    client = Redis.from_url(own_redis.url)
+    await client.script_load(compiled.lua_source)
+    await client.script_load(compiled.lua_batch_source)
+    store = RedisStore(own_redis.url, clock=FakeClock())
+    before = await command_calls(client)
+    decisions = await asyncio.gather(
+        *(store.run(compiled, ["k"], (10.0, HOUR_MS, 1.0)) for _ in range(250))
+    )
+    after = await command_calls(client)
+    # In arrival order, as if one after another: ten admitted, each seeing one fewer.
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 240
+    assert [d.remaining for d in decisions[:10]] == [9.0 - i for i in range(10)]
+    # The first hit went alone, the 249 that queued behind it in groups of at most 100.
+    assert delta(before, after)["evalsha"] == 4
+    memory = InMemoryStore(clock=FakeClock())
+    expected = [await memory.run(compiled, ["k"], (10.0, HOUR_MS, 1.0)) for _ in range(250)]
+    assert decisions == expected
+    assert canonical(await store.get("k") or b"") == await memory.get("k")
+    await store.close()
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_groups_survive_script_flush(own_redis: servers.LocalServer) -> None:
+    client = Redis.from_url(own_redis.url)
+    store = RedisStore(own_redis.url, clock=FakeClock())
+    for _ in range(2):  # the second time, after SCRIPT FLUSH
+        await asyncio.gather(*(store.run(fixed_window, ["k"], (1e9, 1e12, 1)) for _ in range(5)))
+        assert await client.script_exists(fixed_window.lua_batch_sha) == [True]
+        await client.script_flush()
+    assert (await store.get("k") or b"").endswith(b":10")
+    await store.close()
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_hit_that_fails_in_a_group_fails_alone(store: RedisStore) -> None:
+    memory = InMemoryStore(clock=store.clock)
+    with pytest.raises(ScriptRuntimeError) as alone:
+        await memory.run(divide, ["k"], (1, 0))
+    outcomes = await asyncio.gather(
+        *(store.run(divide, ["k"], (1, b)) for b in (1, 1, 0, 1, 1)), return_exceptions=True
+    )
+    assert isinstance(outcomes[2], ScriptRuntimeError)
+    assert str(outcomes[2]) == str(alone.value)  # the same DSL file and line
+    assert [o.remaining for o in outcomes if isinstance(o, Decision)] == [0.0, 1.0, 2.0, 3.0]
+    assert await store.get("k") == b"4"
+
+
+@pytest.mark.asyncio
+async def test_a_group_meeting_a_value_of_another_type_fails_each_hit(
+    store: RedisStore, raw: Redis
+) -> None:
+    await raw.rpush(store.full_key("k"), b"a list")
+    outcomes = await asyncio.gather(
+        *(store.run(token_bucket, ["k"], (10, HOUR_MS, 1)) for _ in range(4)),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        assert isinstance(outcome, StoreError) and "WRONGTYPE" in str(outcome)
+        assert str(outcome).startswith("redis run token_bucket: ")
+        assert not isinstance(outcome, CorruptStateError | StoreConnectionError)
+
+
+@pytest.mark.asyncio
+async def test_a_queued_hit_cancelled_before_its_turn_is_never_charged(store: RedisStore) -> None:
+    hits = [asyncio.ensure_future(store.run(fixed_window, ["k"], (1e9, 1e12, 1))) for _ in range(5)]
+    await asyncio.sleep(0)  # each has started: the first at the server, four queued
+    hits[2].cancel()
+    outcomes = await asyncio.gather(*hits, return_exceptions=True)
+    assert isinstance(outcomes[2], asyncio.CancelledError)
+    remaining = [o.remaining for o in outcomes if isinstance(o, Decision)]
+    assert remaining == [1e9 - 1, 1e9 - 2, 1e9 - 3, 1e9 - 4]
+    assert (await store.get("k") or b"").endswith(b":4")
+
+
+@pytest.mark.asyncio
+async def test_when_the_server_is_out_of_reach_queued_hits_fail_with_the_first(
+    silent_port: int,
+) -> None:
+    timeout = 0.3
+    store = RedisStore(f"redis://127.0.0.1:{silent_port}/0", timeout=timeout)
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        *(store.run(fixed_window, ["k"], (5, 1000, 1)) for _ in range(6)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    assert all(isinstance(o, StoreConnectionError) for o in outcomes), outcomes
+    assert all("the call before this one on its keys failed" in str(o) for o in outcomes[1:])
+    assert elapsed < 2 * timeout  # one deadline for all, not one after another
+    await store.close()
+
+
 # --- failures -------------------------------------------------------------------------------
 
 
@@ -339,10 +440,11 @@ async def test_a_burst_beyond_max_connections_waits_for_a_connection(
 ) -> None:
     client = Redis.from_url(own_redis.url)
     store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    # 20 keys: hits on one key would queue behind one call (see the groups below).
     decisions = await asyncio.gather(
-        *(store.run(token_bucket, ["k"], (1000, HOUR_MS, 1)) for _ in range(200))
+        *(store.run(token_bucket, [f"k{i % 20}"], (1000, HOUR_MS, 1)) for i in range(200))
     )  # used without initialize(): the store connects on first use
-    assert sorted(decision.remaining for decision in decisions) == list(range(800, 1000))
+    assert sorted(decision.remaining for decision in decisions) == sorted([*range(990, 1000)] * 20)
     clients = await client.info("clients")
     assert clients["connected_clients"] <= 3 + 1  # the store's and ours
     await store.close()

@@ -23,7 +23,7 @@ from ratescript.scriptdsl.codec import LOG_MAGIC
 from ratescript.scriptdsl.passes import statements
 from ratescript.scriptdsl.targets.base import Generator
 
-__all__ = ["LuaGenerator", "generate_lua"]
+__all__ = ["LuaGenerator", "generate_lua", "generate_lua_batch"]
 
 _LUA_KEYWORDS = frozenset(
     [
@@ -314,6 +314,7 @@ class LuaGenerator(Generator):
     def __init__(self, ir: n.ScriptIR) -> None:
         super().__init__(ir)
         self.helpers: dict[str, None] = {}
+        self.body_start = 0
         taken = set(ir.variables) | set(ir.params) | set(ir.logs)
         self.names = {
             name: (f"_u_{name}" if name in _LUA_KEYWORDS or name in _LUA_GLOBALS else name)
@@ -346,6 +347,7 @@ class LuaGenerator(Generator):
             if helper in self.helpers:
                 for text in _HELPERS[helper][0].split("\n"):
                     out.line(text)
+        self.body_start = len(out.line_map)  # the first line run per hit (see batched)
         if ir.uses_now:
             out.line("local _now = tonumber(ARGV[1])")
             out.line("if not _now then")
@@ -368,6 +370,33 @@ class LuaGenerator(Generator):
             out.origin = origin
             out.line(text)
         return out.source
+
+    def batched(self, source: str) -> str:
+        """The script as a group of hits (see ``generate_lua_batch``), from its source."""
+        lines = source.split("\n")
+        # On the first line of the body, so every line keeps its number (and line map).
+        lines[self.body_start] = "local function _rs_hit(KEYS, ARGV) " + lines[self.body_start]
+        width = 1 + len(self.ir.params)
+        # The log helpers' per-run table of keys written: each hit is a run of its own.
+        dirty = "_rs_dirty" in self.helpers
+        forget = ["  for _rs_k = 1, #KEYS do _rs_dirty[_rs_k] = nil end"] if dirty else []
+        lines[-1:] = [
+            "end",
+            "local _rs_out = {}",
+            f"for _rs_i = 1, #ARGV, {width} do",
+            *forget,
+            "  local _rs_ok, _rs_reply =",
+            f"    pcall(_rs_hit, KEYS, {{unpack(ARGV, _rs_i, _rs_i + {width - 1})}})",
+            "  if not _rs_ok then",
+            "    if type(_rs_reply) == 'table' then _rs_reply = _rs_reply.err end",
+            "    _rs_reply = 'E' .. tostring(_rs_reply)",
+            "  end",
+            "  _rs_out[#_rs_out + 1] = _rs_reply",
+            "end",
+            "return _rs_out",
+            "",
+        ]
+        return "\n".join(lines)
 
 
 class LuaBody(Generator):
@@ -643,3 +672,15 @@ def generate_lua(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:
     generator = LuaGenerator(ir)
     source = generator.generate()
     return source, generator.out.line_map
+
+
+def generate_lua_batch(ir: n.ScriptIR) -> str:
+    """The script run for a group of hits on the same keys, in one ``EVALSHA``.
+
+    ``ARGV`` holds each hit's clock and parameters in turn; the reply is an array of
+    each hit's reply, or of ``"E"`` and the error of a hit that failed (``pcall``:
+    the hits after it still run, as they would have one call each). The body is the
+    script's own, on the same lines (its line map holds), inside ``_rs_hit``.
+    """
+    generator = LuaGenerator(ir)
+    return generator.batched(generator.generate())

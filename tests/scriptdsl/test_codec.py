@@ -66,6 +66,27 @@ def test_entries_changed_in_place_are_packed_again() -> None:
     assert encode_written(LOG, ([], 0.0), read) == LOG_MAGIC + struct.pack("<2d", 0.0, 0.0)
 
 
+@pytest.mark.parametrize("zero", [0.0, -0.0])
+def test_an_entry_equal_to_the_one_read_but_for_the_sign_of_zero_is_packed_again(
+    zero: float,
+) -> None:
+    read = LOG.decode("k", LOG.encode(([(1.0, 1.0), (2.0, zero), (3.0, 1.0)], 2.0)))
+    written, total = log_copy(read)
+    written[1] = (2.0, -zero)  # equal (0.0 == -0.0), yet other bytes
+    assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+    assert LOG.encode((written, total)) != LOG.encode(read)
+
+
+def test_an_unchanged_run_is_re_used_with_or_without_its_last_entry() -> None:
+    entries = [(1.7e12 + i, 1.0) for i in range(1000)]
+    read = LOG.decode("k", LOG.encode((entries, 1000.0)))
+    for merged in (False, True):
+        written, total = log_copy(read)
+        total = log_trim(written, total, 1.7e12)  # drops the first
+        total = log_append(written, total, 1.7e12 + (999 if merged else 1000), 2.0, 1)
+        assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+
+
 def test_entries_a_redis_script_dropped_are_skipped_and_canonical_drops_them() -> None:
     # What a Redis script leaves after dropping two entries in place: counted, not removed.
     raw = LOG_MAGIC + struct.pack("<8d", 1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 3.0, 1.0)

@@ -33,6 +33,8 @@ __all__ = ["Script", "script"]
 _LUA_ERROR_LINE = re.compile(r"user_script:(\d+):")
 #: A script's own failure: the generated Lua raises messages starting "ratescript:".
 LUA_SCRIPT_ERROR = re.compile(r"^(?:user_script:\d+: )?ratescript: ")
+# A check that names its DSL line itself: "line 12: cannot store a number that is not finite".
+_NAMES_ITS_LINE = re.compile(r"^line \d+: ")
 _CORRUPT = re.compile(r"ratescript: corrupt value at key (.*): expected (.*?)(?: script:|$)")
 
 
@@ -185,6 +187,8 @@ class Script:
         line = self.dsl_line(int(found.group(1)), lua=True) if found else 0
         text = message.split("ratescript: ", 1)[-1]
         text = text.split(" script: ", 1)[0]
+        if _NAMES_ITS_LINE.match(text):  # as the Python target words it (runtime._nonfinite)
+            return ScriptRuntimeError(text)
         return ScriptRuntimeError(
             f"script `{self.name}` failed at {self.ir.filename}:{line}: {text}"
         )

@@ -27,7 +27,7 @@ from ratescript.conformance.executors import (
 )
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
-from ratescript.scriptdsl import Key, Record, allow, ceil, floor, script
+from ratescript.scriptdsl import Key, Log, Record, allow, ceil, floor, script
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 
@@ -225,6 +225,38 @@ def test_a_number_that_is_not_finite_is_never_stored(
                 executor.run(keeps, ["x"], args, 0.0)
             assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
     run_everywhere(keeps, [(0.0, "x", (1.0, 2.0, 3.0))])
+
+
+@script
+def writes_then_fails(count: Key[float], pair: Key[Pair], log: Key[Log], x: float, y: float):  # type: ignore[no-untyped-def]
+    n = count.get(default=0)
+    count.set(n + 1, ttl_ms=3_600_000)
+    entries = log.get()
+    entries.append(n, x)
+    log.set(entries, ttl_ms=3_600_000)
+    p = pair.get(default=Pair(0, 0))
+    pair.set(Pair(p.first + 1, p.second + x * x))  # not finite for a huge x: fails here
+    return allow(remaining=n / y)  # fails here for y == 0, after every write
+
+
+def test_a_script_that_fails_after_writing_writes_nothing() -> None:
+    """Lua keeps what a failing script wrote unless the script puts it back (_rs_save)."""
+    keys = ["{t}:count", "{t}:pair", "{t}:log"]  # one hash tag: stores keep the names
+    steps = [(1.0, 1.0), (1.0, 0.0), (1e200, 1.0), (2.0, 1.0), (3.0, 0.0), (4.0, 1.0)]
+    with in_memory_store() as memory:
+        executors = (PythonExecutor(encoded=True), LuaExecutor(), memory)
+        for now, (x, y) in enumerate(steps):
+            outcomes = []
+            for executor in executors:
+                try:
+                    outcomes.append(exact(executor.run(writes_then_fails, keys, (x, y), now)))
+                except ScriptRuntimeError as exc:
+                    outcomes.append(("error", str(exc)))
+            assert outcomes[1:] == outcomes[:-1], (now, outcomes)
+            assert (outcomes[0][0] == "error") == (y == 0 or x > 1e100)
+            states = [executor.state(now, keys) for executor in executors]
+            assert states[1:] == states[:-1], (now, states)
+        assert exact(executors[0].run(writes_then_fails, keys, (5.0, 1.0), 9.0))[1][1] == b"3"
 
 
 def test_division_by_zero_fails_alike_and_names_the_line() -> None:

@@ -222,7 +222,9 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 @pytest.mark.asyncio
 async def test_one_evalsha_per_decision(own_redis: servers.LocalServer) -> None:
-    """Each decision is one EVALSHA; the GET and SET inside the script are all else."""
+    """Each decision is one EVALSHA; the commands inside the script are all else: the
+    GET of the state, its SET, and before it the PTTL that lets a failing script put the
+    key back as it was (see ``_rs_undo`` in the Lua target)."""
     client = Redis.from_url(own_redis.url)
     async with RedisStore(own_redis.url, clock=FakeClock()) as store:
         await store.run(token_bucket, ["warm"], (1000, HOUR_MS, 1))  # loads the script
@@ -231,7 +233,7 @@ async def test_one_evalsha_per_decision(own_redis: servers.LocalServer) -> None:
             assert (await store.run(token_bucket, [f"k{index % 5}"], (1000, HOUR_MS, 1))).allowed
         after = await command_calls(client)
     await client.aclose()
-    assert delta(before, after) == {"evalsha": 50, "get": 50, "set": 50, "info": 1}
+    assert delta(before, after) == {"evalsha": 50, "get": 50, "pttl": 50, "set": 50, "info": 1}
 
 
 @pytest.mark.asyncio
@@ -250,7 +252,14 @@ async def test_noscript_after_script_flush_is_recovered_in_one_extra_call(
     assert await client.script_exists(token_bucket.lua_sha) == [True]
     await client.aclose()
     assert (first.remaining, second.remaining, third.remaining) == (9, 8, 7)
-    assert delta(before, after) == {"evalsha": 1, "eval": 1, "get": 1, "set": 1, "info": 1}
+    assert delta(before, after) == {
+        "evalsha": 1,
+        "eval": 1,
+        "get": 1,
+        "pttl": 1,
+        "set": 1,
+        "info": 1,
+    }
 
 
 # --- one process's hits on one key: sent in groups --------------------------------------------
@@ -496,6 +505,38 @@ async def test_a_failing_script_fails_as_on_the_in_memory_store(store: RedisStor
     with pytest.raises(ScriptRuntimeError, match="division by zero") as in_redis:
         await store.run(divide, ["k"], (1, 0))
     assert str(in_redis.value) == str(in_memory.value)  # same DSL file and line
+
+
+@script
+def counts_then_fails(k: Key[float], y: float):  # type: ignore[no-untyped-def]
+    n = k.get(default=0)
+    k.set(n + 1, ttl_ms=3_600_000)
+    return allow(remaining=n / y)  # fails for y == 0, after the write
+
+
+@pytest.mark.asyncio
+async def test_a_script_that_fails_after_writing_leaves_its_keys_as_they_were(
+    store: RedisStore, raw: Redis
+) -> None:
+    assert (await store.run(counts_then_fails, ["k"], (1,))).remaining == 0
+    await store.set("kept", b"5")  # no TTL
+    before = await raw.pttl(store.full_key("k"))
+    for key in ("k", "kept", "missing"):
+        with pytest.raises(ScriptRuntimeError, match="division by zero"):
+            await store.run(counts_then_fails, [key], (0,))
+    assert await store.get("k") == b"1"
+    assert 0 <= before - await raw.pttl(store.full_key("k")) < 1000  # its TTL, as it was
+    assert await store.get("kept") == b"5"
+    assert await raw.pttl(store.full_key("kept")) == -1
+    assert await store.get("missing") is None
+    # In a group, the hit that fails alone puts back only what it wrote.
+    outcomes = await asyncio.gather(
+        *(store.run(counts_then_fails, ["g"], (y,)) for y in (1, 1, 0, 1)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], ScriptRuntimeError)
+    assert [o.remaining for o in outcomes if isinstance(o, Decision)] == [0.0, 1.0, 2.0]
+    assert await store.get("g") == b"3"
 
 
 @pytest.mark.asyncio

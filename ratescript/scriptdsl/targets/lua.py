@@ -14,13 +14,18 @@ Redis runs the whole chunk on every call, so the code favours what is cheap ther
 checks inline rather than in functions (each ``local function`` is a new closure per
 call), one ``string.match`` to split and check a record, constants printed at compile
 time. Every check fails with the message, and on the line, that a helper would have.
+
+Redis keeps what a script wrote before it failed; the other targets write nothing
+then. So a script that writes runs its body as a function under ``pcall``, saving
+each key before its first write and putting it back on a failure (``_rs_undo``). The
+group form (``generate_lua_batch``) runs the same function once per hit.
 """
 
 from __future__ import annotations
 
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import LOG_MAGIC
-from ratescript.scriptdsl.passes import statements
+from ratescript.scriptdsl.passes import statements, written_keys
 from ratescript.scriptdsl.targets.base import Generator
 
 __all__ = ["LuaGenerator", "generate_lua", "generate_lua_batch"]
@@ -81,6 +86,18 @@ _MAX_CAPTURES = 32
 _NOT_FINITE = "cannot store a number that is not finite"
 # The stored log's magic (codec.py), as Lua source.
 _LOG_MAGIC = LOG_MAGIC.decode("ascii")
+# Puts back the keys a failed run wrote (see `_rs_undo`), under pcall's failure branch.
+_RESTORE = [
+    "for i, saved in pairs(_rs_undo) do",
+    "  if not saved[1] then",
+    "    redis.call('DEL', KEYS[i])",
+    "  elseif saved[2] >= 0 then",
+    "    redis.call('SET', KEYS[i], saved[1], 'PX', saved[2] > 0 and saved[2] or 1)",
+    "  else",
+    "    redis.call('SET', KEYS[i], saved[1])",
+    "  end",
+    "end",
+]
 _CORRUPT_LOG = "error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)"
 
 
@@ -145,6 +162,12 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # 32); then the log is written compact with SET and renumbered (`shift`). Before any
     # other write to a key, the logs read from it take their live entries (`_rs_log_own`),
     # and `_rs_dirty` keeps a second write from working in place on moved bytes.
+    # A failing `redis.call` or `error` aborts a script without undoing its writes, so
+    # a script that writes runs as `_rs_hit` under pcall: before its first write to a
+    # key, the key's bytes (as read, when it was) and TTL are saved in `_rs_undo`; if it
+    # fails, they are put back (`_RESTORE`) and the error raised again. A failed
+    # script writes nothing, as on every other target.
+    "_rs_undo": ("local _rs_undo, _rs_seen = {}, {}", ()),
     "_rs_unpack": ("local _rs_unpack = struct.unpack", ()),
     "_rs_pack": ("local _rs_pack = struct.pack", ()),
     "_rs_dirty": ("local _rs_dirty = {}", ()),
@@ -371,32 +394,57 @@ class LuaGenerator(Generator):
             out.line(text)
         return out.source
 
-    def batched(self, source: str) -> str:
-        """The script as a group of hits (see ``generate_lua_batch``), from its source."""
+    def wrapped(self, source: str, trailer: list[str]) -> str:
+        """``source`` with its body run as ``_rs_hit(KEYS, ARGV)``, then ``trailer``."""
         lines = source.split("\n")
         # On the first line of the body, so every line keeps its number (and line map).
         lines[self.body_start] = "local function _rs_hit(KEYS, ARGV) " + lines[self.body_start]
-        width = 1 + len(self.ir.params)
-        # The log helpers' per-run table of keys written: each hit is a run of its own.
-        dirty = "_rs_dirty" in self.helpers
-        forget = ["  for _rs_k = 1, #KEYS do _rs_dirty[_rs_k] = nil end"] if dirty else []
-        lines[-1:] = [
-            "end",
-            "local _rs_out = {}",
-            f"for _rs_i = 1, #ARGV, {width} do",
-            *forget,
-            "  local _rs_ok, _rs_reply =",
-            f"    pcall(_rs_hit, KEYS, {{unpack(ARGV, _rs_i, _rs_i + {width - 1})}})",
-            "  if not _rs_ok then",
-            "    if type(_rs_reply) == 'table' then _rs_reply = _rs_reply.err end",
-            "    _rs_reply = 'E' .. tostring(_rs_reply)",
-            "  end",
-            "  _rs_out[#_rs_out + 1] = _rs_reply",
-            "end",
-            "return _rs_out",
-            "",
-        ]
+        lines[-1:] = ["end", *trailer, ""]
         return "\n".join(lines)
+
+    def single(self, source: str) -> str:
+        """The script for one hit: as generated, or under pcall if it writes (``_rs_undo``)."""
+        if "_rs_undo" not in self.helpers:
+            return source
+        return self.wrapped(
+            source,
+            [
+                "local _rs_ok, _rs_reply = pcall(_rs_hit, KEYS, ARGV)",
+                "if not _rs_ok then",
+                *[f"  {line}" for line in _RESTORE],
+                "  error(_rs_reply, 0)",
+                "end",
+                "return _rs_reply",
+            ],
+        )
+
+    def batched(self, source: str) -> str:
+        """The script as a group of hits (see ``generate_lua_batch``), from its source."""
+        width = 1 + len(self.ir.params)
+        # The per-run tables (keys written, keys saved): each hit is a run of its own.
+        tables = ["_rs_dirty"] if "_rs_dirty" in self.helpers else []
+        if "_rs_undo" in self.helpers:
+            tables += ["_rs_undo", "_rs_seen"]
+        forget = " ".join(f"{t}[_rs_k] = nil" for t in tables)
+        undo = "_rs_undo" in self.helpers
+        return self.wrapped(
+            source,
+            [
+                "local _rs_out = {}",
+                f"for _rs_i = 1, #ARGV, {width} do",
+                *([f"  for _rs_k = 1, #KEYS do {forget} end"] if tables else []),
+                "  local _rs_ok, _rs_reply =",
+                f"    pcall(_rs_hit, KEYS, {{unpack(ARGV, _rs_i, _rs_i + {width - 1})}})",
+                "  if not _rs_ok then",
+                *([f"    {line}" for line in _RESTORE] if undo else []),
+                "    if type(_rs_reply) == 'table' then _rs_reply = _rs_reply.err end",
+                "    _rs_reply = 'E' .. tostring(_rs_reply)",
+                "  end",
+                "  _rs_out[#_rs_out + 1] = _rs_reply",
+                "end",
+                "return _rs_out",
+            ],
+        )
 
 
 class LuaBody(Generator):
@@ -409,6 +457,7 @@ class LuaBody(Generator):
         self.parent = parent
         self.loops = 0
         self.needs_read_slot = False
+        self.written = written_keys(parent.ir.body)
         # slot -> the logs read from it: they take their entries before it is written
         self.logs_of: dict[int, list[str]] = {}
         for stmt in statements(parent.ir.body):
@@ -581,6 +630,9 @@ class LuaBody(Generator):
         names = [self.parent.name(t) for t in node.targets]
         targets = ", ".join(names)
         self.out.line(f"_r = redis.call('GET', KEYS[{slot}])")
+        if node.key in self.written:  # what a failed run puts back (see `_rs_undo`)
+            self.use("_rs_undo")
+            self.out.line(f"_rs_seen[{slot}] = _r or false")
         self.out.line("if _r then")
         self.out.indent()
         count = len(names)
@@ -606,7 +658,14 @@ class LuaBody(Generator):
         self.out.line("end")
 
     def before_write(self, slot: int, keep: str | None = None) -> None:
-        """Logs read from key ``slot`` (but ``keep``) take their entries: it is about to change."""
+        """Key ``slot`` is about to change: its bytes are saved (see ``_rs_save``), and logs
+        read from it (but ``keep``) take their entries."""
+        undo, index = self.use("_rs_undo"), slot + 1
+        self.out.line(f"if {undo}[{index}] == nil then")
+        self.out.line(f"  local v = _rs_seen[{index}]")
+        self.out.line(f"  if v == nil then v = redis.call('GET', KEYS[{index}]) or false end")
+        self.out.line(f"  {undo}[{index}] = {{v, redis.call('PTTL', KEYS[{index}])}}")
+        self.out.line("end")
         for log in self.logs_of.get(slot, ()):
             if log != keep:
                 self.out.line(f"{self.use('_rs_log_own')}({self.parent.log(log)})")
@@ -670,7 +729,7 @@ class LuaBody(Generator):
 def generate_lua(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:
     """Lua source of the script and its line map (generated line → DSL line)."""
     generator = LuaGenerator(ir)
-    source = generator.generate()
+    source = generator.single(generator.generate())
     return source, generator.out.line_map
 
 

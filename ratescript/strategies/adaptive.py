@@ -88,13 +88,14 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
         if count > threshold * effective:
             next_factor = max(floor_ratio, factor * reduction)
         recover_windows = max(0, ceil((1 - next_factor) / recovery)) + 1
+        new_load = count / effective  # before the write (see the Lua target's `_rs_undo`)
         state.set(
             LoadWindow(current, count, factor),
             ttl_ms=(current + 1 + recover_windows) * period_ms - now + 1,
         )
         return allow(
             remaining=effective - count, reset_ms=end - now, effective_limit=effective,
-            current_count=count, current_load=count / effective, window_start_ms=start,
+            current_count=count, current_load=new_load, window_start_ms=start,
             exceeds_capacity=0,
         )  # fmt: skip
     # The first window after the stored one whose limit fits the cost: the factor grows

@@ -35,24 +35,28 @@ def gcra(tat: Key[float], interval: float, tolerance: float, cost: float):  # ty
     # A TAT in the past is a drained bucket, the same as a key that expired (or was
     # evicted): report and decide from ``start`` so expiry never shows.
     start = max(stored, now)
-    room = max(0, floor((tolerance + interval - (start - now)) / interval))
     if cost * interval > tolerance + interval:
         return deny(
-            wait_ms=tolerance + interval, remaining=room,
+            wait_ms=tolerance + interval,
+            remaining=max(0, floor((tolerance + interval - (start - now)) / interval)),
             reset_ms=start - now, tat_ms=start, emission_interval_ms=interval, conformant=0,
             exceeds_capacity=1,
         )  # fmt: skip
     allow_at = stored + cost * interval - interval - tolerance
     if now >= allow_at:
         new_tat = start + cost * interval
+        # Before the write: a script that may fail after writing pays, on Redis, to save
+        # the key first (see the Lua target's ``_rs_undo``).
+        room = max(0, floor((tolerance + interval - (new_tat - now)) / interval))
         tat.set(new_tat, ttl_ms=new_tat - now + 1)
         return allow(
-            remaining=max(0, floor((tolerance + interval - (new_tat - now)) / interval)),
+            remaining=room,
             reset_ms=new_tat - now, tat_ms=new_tat, emission_interval_ms=interval, conformant=1,
             exceeds_capacity=0,
         )  # fmt: skip
     return deny(
-        wait_ms=allow_at - now, remaining=room,
+        wait_ms=allow_at - now,
+        remaining=max(0, floor((tolerance + interval - (start - now)) / interval)),
         reset_ms=start - now, tat_ms=start, emission_interval_ms=interval, conformant=0,
         exceeds_capacity=0,
     )  # fmt: skip

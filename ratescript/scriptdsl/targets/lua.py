@@ -23,10 +23,14 @@ group form (``generate_lua_batch``) runs the same function once per hit.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from typing import cast
+
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import LOG_MAGIC
-from ratescript.scriptdsl.passes import statements, written_keys
-from ratescript.scriptdsl.targets.base import Generator
+from ratescript.scriptdsl.passes import statements
+from ratescript.scriptdsl.targets.base import EXPR_NODES, Generator
 
 __all__ = ["LuaGenerator", "generate_lua", "generate_lua_batch"]
 
@@ -331,6 +335,123 @@ def _checked(divisor: str, value: str) -> str:
     return f"({divisor} ~= 0 and {value} or error('ratescript: division by zero'))"
 
 
+def _children(node: object) -> list[n.Expr]:
+    """The expressions directly inside a node (an expression or a statement)."""
+    found: list[n.Expr] = []
+    for field in dataclasses.fields(node):  # type: ignore[arg-type]
+        value = getattr(node, field.name)
+        for child in value if isinstance(value, tuple) else (value,):
+            if isinstance(child, EXPR_NODES):
+                found.append(cast(n.Expr, child))
+    return found
+
+
+def _may_fail(node: object, safe: frozenset[str]) -> bool:
+    """Whether evaluating the expressions of ``node`` can raise: a division (``/``, ``//``,
+    ``%``) by anything but a nonzero constant or a name in ``safe`` (see ``_checked_on_entry``)."""
+    if (
+        isinstance(node, n.Binary)
+        and node.op in ("/", "//", "%")
+        and not _nonzero(node.right)
+        and not (isinstance(node.right, n.Var) and node.right.name in safe)
+    ):
+        return True
+    return any(_may_fail(child, safe) for child in _children(node))
+
+
+def _divisors(node: object) -> frozenset[str]:
+    """Names that evaluating ``node`` always divides by: a zero among them would have raised.
+
+    Not those in a branch of a conditional, nor right of ``and``/``or``, nor a key's default.
+    """
+    if isinstance(node, n.Cond | n.Logical):
+        children: list[n.Expr] = [node.test if isinstance(node, n.Cond) else node.left]
+    elif isinstance(node, n.LoadKey):
+        children = []
+    else:
+        children = _children(node)
+    found = frozenset().union(*(_divisors(child) for child in children))
+    if isinstance(node, n.Binary) and node.op in ("/", "//", "%") and isinstance(node.right, n.Var):
+        found |= {node.right.name}
+    return found
+
+
+def _assigned(body: Sequence[n.Stmt]) -> set[str]:
+    names: set[str] = set()
+    for stmt in statements(body):
+        if isinstance(stmt, n.Assign):
+            names.update(stmt.names)
+        elif isinstance(stmt, n.LoadKey):
+            names.update(stmt.targets)
+        elif isinstance(stmt, n.ForLog):
+            names.update((stmt.time_var, stmt.amount_var))
+    return names
+
+
+def _checked_on_entry(ir: n.ScriptIR) -> dict[int, frozenset[str]]:
+    """Per statement (by ``id``): the names already divided by on every path to it, and
+    not assigned since — a division by one of them cannot raise there."""
+    entry: dict[int, frozenset[str]] = {}
+
+    def run(body: Sequence[n.Stmt], checked: frozenset[str] | None) -> frozenset[str] | None:
+        for stmt in body:
+            if checked is None:  # after a return or a break: not reached
+                return None
+            entry[id(stmt)] = checked
+            if isinstance(stmt, n.If):
+                checked |= _divisors(stmt.test)
+                ends = [
+                    e for e in (run(stmt.body, checked), run(stmt.orelse, checked)) if e is not None
+                ]
+                checked = frozenset.intersection(*ends) if ends else None
+            elif isinstance(stmt, n.ForLog):  # zero or more times: what it assigns is unknown
+                checked -= _assigned((stmt,))
+                run(stmt.body, checked)
+            elif isinstance(stmt, n.Return | n.Break):
+                checked = None
+            else:
+                checked = (checked | _divisors(stmt)) - _assigned((stmt,))
+        return checked
+
+    run(ir.body, frozenset())
+    return entry
+
+
+def _failing_after(ir: n.ScriptIR) -> set[int]:
+    """``id``s of the writes after which the script may still fail (see ``_rs_undo``).
+
+    Walked backwards: what may fail after a statement is what follows it up to a
+    return. Reads may find a corrupt value, stores and appends a number that is not
+    finite; a loop counts as failing if anything in it may.
+    """
+    found: set[int] = set()
+    safe = _checked_on_entry(ir)
+
+    def walk(body: Sequence[n.Stmt], after: bool) -> bool:
+        for stmt in reversed(body):
+            if id(stmt) not in safe:
+                continue  # not reached
+            if isinstance(stmt, n.StoreKey | n.DeleteKey) and after:
+                found.add(id(stmt))
+            if isinstance(stmt, n.If):
+                branches = walk(stmt.body, after) | walk(stmt.orelse, after)
+                after = branches or _may_fail(stmt.test, safe[id(stmt)])
+            elif isinstance(stmt, n.ForLog):
+                after = walk(stmt.body, True) or after
+            elif isinstance(stmt, n.Return):
+                after = _may_fail(stmt, safe[id(stmt)])
+            elif isinstance(stmt, n.LoadKey | n.LogAppend):
+                after = True
+            elif isinstance(stmt, n.StoreKey) and ir.keys[stmt.key].kind is not n.KeyKind.LOG:
+                after = True  # its own check that the numbers are finite
+            else:
+                after = after or _may_fail(stmt, safe[id(stmt)])
+        return after
+
+    walk(ir.body, False)
+    return found
+
+
 class LuaGenerator(Generator):
     indent_unit = "  "
 
@@ -457,7 +578,13 @@ class LuaBody(Generator):
         self.parent = parent
         self.loops = 0
         self.needs_read_slot = False
-        self.written = written_keys(parent.ir.body)
+        # The writes a failure may follow, and their keys: saved before being written.
+        self.undone = _failing_after(parent.ir)
+        self.saved = {
+            stmt.key
+            for stmt in statements(parent.ir.body)
+            if isinstance(stmt, n.StoreKey | n.DeleteKey) and id(stmt) in self.undone
+        }
         # slot -> the logs read from it: they take their entries before it is written
         self.logs_of: dict[int, list[str]] = {}
         for stmt in statements(parent.ir.body):
@@ -630,7 +757,7 @@ class LuaBody(Generator):
         names = [self.parent.name(t) for t in node.targets]
         targets = ", ".join(names)
         self.out.line(f"_r = redis.call('GET', KEYS[{slot}])")
-        if node.key in self.written:  # what a failed run puts back (see `_rs_undo`)
+        if node.key in self.saved:  # what a failed run puts back (see `_rs_undo`)
             self.use("_rs_undo")
             self.out.line(f"_rs_seen[{slot}] = _r or false")
         self.out.line("if _r then")
@@ -657,15 +784,17 @@ class LuaBody(Generator):
         self.out.line(f"  {targets} = {', '.join(self.expr(d) for d in node.defaults)}")
         self.out.line("end")
 
-    def before_write(self, slot: int, keep: str | None = None) -> None:
-        """Key ``slot`` is about to change: its bytes are saved (see ``_rs_save``), and logs
-        read from it (but ``keep``) take their entries."""
-        undo, index = self.use("_rs_undo"), slot + 1
-        self.out.line(f"if {undo}[{index}] == nil then")
-        self.out.line(f"  local v = _rs_seen[{index}]")
-        self.out.line(f"  if v == nil then v = redis.call('GET', KEYS[{index}]) or false end")
-        self.out.line(f"  {undo}[{index}] = {{v, redis.call('PTTL', KEYS[{index}])}}")
-        self.out.line("end")
+    def before_write(self, node: n.StoreKey | n.DeleteKey, keep: str | None = None) -> None:
+        """Key ``node.key`` is about to change: its bytes are saved if the script may fail
+        after (see ``_rs_undo``), and logs read from it (but ``keep``) take their entries."""
+        slot = node.key
+        if id(node) in self.undone:
+            undo, index = self.use("_rs_undo"), slot + 1
+            self.out.line(f"if {undo}[{index}] == nil then")
+            self.out.line(f"  local v = _rs_seen[{index}]")
+            self.out.line(f"  if v == nil then v = redis.call('GET', KEYS[{index}]) or false end")
+            self.out.line(f"  {undo}[{index}] = {{v, redis.call('PTTL', KEYS[{index}])}}")
+            self.out.line("end")
         for log in self.logs_of.get(slot, ()):
             if log != keep:
                 self.out.line(f"{self.use('_rs_log_own')}({self.parent.log(log)})")
@@ -675,7 +804,7 @@ class LuaBody(Generator):
     def stmt_StoreKey(self, node: n.StoreKey) -> None:
         spec = self.ir.keys[node.key]
         key = f"KEYS[{node.key + 1}]"
-        self.before_write(node.key, node.log if spec.kind is n.KeyKind.LOG else None)
+        self.before_write(node, node.log if spec.kind is n.KeyKind.LOG else None)
         if node.ttl_ms is None:
             ttl = ""
         else:
@@ -708,7 +837,7 @@ class LuaBody(Generator):
         self.out.line("end")
 
     def stmt_DeleteKey(self, node: n.DeleteKey) -> None:
-        self.before_write(node.key)
+        self.before_write(node)
         self.out.line(f"redis.call('DEL', KEYS[{node.key + 1}])")
 
     def stmt_LogTrim(self, node: n.LogTrim) -> None:

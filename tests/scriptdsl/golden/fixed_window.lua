@@ -6,8 +6,7 @@ local _rs_floor = math.floor
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
-local _rs_undo, _rs_seen = {}, {}
-local function _rs_hit(KEYS, ARGV) local _now = tonumber(ARGV[1])
+local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
   _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -20,7 +19,6 @@ local _r
 now = _now
 start = (_rs_floor((period_ms ~= 0 and now / period_ms or error('ratescript: division by zero'))) * period_ms)
 _r = redis.call('GET', KEYS[1])
-_rs_seen[1] = _r or false
 if _r then
   w__start, w__count = _rs_match(_r, '^([0-9.e+-]*):([0-9.e+-]*)$')
   w__start, w__count = tonumber(w__start), tonumber(w__count)
@@ -33,11 +31,6 @@ end
 used = ((w__start == start) and w__count or 0)
 reset = ((start + period_ms) - now)
 if ((used + cost) <= limit) then
-  if _rs_undo[1] == nil then
-    local v = _rs_seen[1]
-    if v == nil then v = redis.call('GET', KEYS[1]) or false end
-    _rs_undo[1] = {v, redis.call('PTTL', KEYS[1])}
-  end
   do
     local _v0, _v1 = start, (used + cost)
     if _v0 - _v0 ~= 0 or _v1 - _v1 ~= 0 then
@@ -51,18 +44,3 @@ if (cost > limit) then
   return _rs_fmt('0 0 %.17g %.17g', (limit - used), reset)
 end
 return _rs_fmt('0 %.17g %.17g %.17g', reset, (limit - used), reset)
-end
-local _rs_ok, _rs_reply = pcall(_rs_hit, KEYS, ARGV)
-if not _rs_ok then
-  for i, saved in pairs(_rs_undo) do
-    if not saved[1] then
-      redis.call('DEL', KEYS[i])
-    elseif saved[2] >= 0 then
-      redis.call('SET', KEYS[i], saved[1], 'PX', saved[2] > 0 and saved[2] or 1)
-    else
-      redis.call('SET', KEYS[i], saved[1])
-    end
-  end
-  error(_rs_reply, 0)
-end
-return _rs_reply

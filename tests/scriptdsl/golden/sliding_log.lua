@@ -5,7 +5,6 @@ local _rs_floor = math.floor
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
-local _rs_undo, _rs_seen = {}, {}
 local _rs_unpack = struct.unpack
 local _rs_pack = struct.pack
 local _rs_dirty = {}
@@ -110,7 +109,7 @@ local function _rs_set_log(log, i, ttl)
   end
   _rs_dirty[i] = true
 end
-local function _rs_hit(KEYS, ARGV) local _now = tonumber(ARGV[1])
+local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
   _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -128,11 +127,6 @@ if (cost > limit) then
 end
 if ((used + cost) <= limit) then
   _rs_log_append(entries, now, cost, 82)
-  if _rs_undo[1] == nil then
-    local v = _rs_seen[1]
-    if v == nil then v = redis.call('GET', KEYS[1]) or false end
-    _rs_undo[1] = {v, redis.call('PTTL', KEYS[1])}
-  end
   _rs_set_log(entries, 1, _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((period_ms + 1))))))
   return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
 end
@@ -148,18 +142,3 @@ for _i1 = entries.h, entries.n do
   end
 end
 return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
-end
-local _rs_ok, _rs_reply = pcall(_rs_hit, KEYS, ARGV)
-if not _rs_ok then
-  for i, saved in pairs(_rs_undo) do
-    if not saved[1] then
-      redis.call('DEL', KEYS[i])
-    elseif saved[2] >= 0 then
-      redis.call('SET', KEYS[i], saved[1], 'PX', saved[2] > 0 and saved[2] or 1)
-    else
-      redis.call('SET', KEYS[i], saved[1])
-    end
-  end
-  error(_rs_reply, 0)
-end
-return _rs_reply

@@ -5,8 +5,7 @@ local _rs_match = string.match
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
-local _rs_undo, _rs_seen = {}, {}
-local function _rs_hit(KEYS, ARGV) local _now = tonumber(ARGV[1])
+local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
   _now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -19,7 +18,6 @@ local _r
 now = _now
 rate = (period_ms ~= 0 and capacity / period_ms or error('ratescript: division by zero'))
 _r = redis.call('GET', KEYS[1])
-_rs_seen[1] = _r or false
 if _r then
   b__tokens, b__stamp = _rs_match(_r, '^([0-9.e+-]*):([0-9.e+-]*)$')
   b__tokens, b__stamp = tonumber(b__tokens), tonumber(b__stamp)
@@ -36,11 +34,6 @@ if (cost > capacity) then
 end
 if (tokens >= cost) then
   left = (tokens - cost)
-  if _rs_undo[1] == nil then
-    local v = _rs_seen[1]
-    if v == nil then v = redis.call('GET', KEYS[1]) or false end
-    _rs_undo[1] = {v, redis.call('PTTL', KEYS[1])}
-  end
   do
     local _v0, _v1 = left, now
     if _v0 - _v0 ~= 0 or _v1 - _v1 ~= 0 then
@@ -52,18 +45,3 @@ if (tokens >= cost) then
 end
 wait = (rate ~= 0 and (cost - tokens) / rate or error('ratescript: division by zero'))
 return _rs_fmt('0 %.17g %.17g %.17g 0', wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')))
-end
-local _rs_ok, _rs_reply = pcall(_rs_hit, KEYS, ARGV)
-if not _rs_ok then
-  for i, saved in pairs(_rs_undo) do
-    if not saved[1] then
-      redis.call('DEL', KEYS[i])
-    elseif saved[2] >= 0 then
-      redis.call('SET', KEYS[i], saved[1], 'PX', saved[2] > 0 and saved[2] or 1)
-    else
-      redis.call('SET', KEYS[i], saved[1])
-    end
-  end
-  error(_rs_reply, 0)
-end
-return _rs_reply

@@ -8,13 +8,18 @@ it, and that those which do not pay it cannot fail after a write.
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ratescript.strategies as strategies
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.conformance.executors import LuaExecutor
 from ratescript.exceptions import CorruptStateError, ScriptRuntimeError
-from ratescript.scriptdsl import Key, allow, script
+from ratescript.rates import Rate
+from ratescript.scriptdsl import Key, allow, script, window_index
 from ratescript.scriptdsl.script import Script
 
 
@@ -51,6 +56,12 @@ def divided_in_one_branch(k: Key[float], a: float, b: float):  # type: ignore[no
 
 
 @script
+def windows_after(k: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
+    k.set(a)
+    return allow(remaining=window_index(a, b))  # divides by b
+
+
+@script
 def reads_after(k: Key[float], j: Key[float], a: float):  # type: ignore[no-untyped-def]
     k.set(a)
     v = j.get(default=0)  # may be corrupt
@@ -73,6 +84,7 @@ def fails_only_before(k: Key[float], a: float, b: float):  # type: ignore[no-unt
         (divided_before, False),
         (divided_before_then_changed, True),
         (divided_in_one_branch, True),
+        (windows_after, True),
         (reads_after, True),
         (fails_only_before, False),
         (token_bucket, False),
@@ -114,6 +126,7 @@ def _constructible(strategy: type) -> bool:
     [
         (divides_after, (2.0, 0.0), ScriptRuntimeError),
         (divided_before_then_changed, (2.0, 1.0), ScriptRuntimeError),  # b - 1 == 0
+        (windows_after, (2.0, 0.0), ScriptRuntimeError),
         (reads_after, (2.0,), CorruptStateError),
     ],
     ids=lambda value: value.name if isinstance(value, Script) else "",
@@ -127,3 +140,37 @@ def test_a_saved_write_is_put_back_when_the_script_fails(
     with pytest.raises(error):
         executor.run(compiled, ["k", "j"][: compiled.key_count], args, 0.0)
     assert executor.emulator.get("k") == b"7"
+
+
+ODD = st.sampled_from((0.0, -0.0, 1.0, 0.5, 3.0, 1e308, -1e308, math.inf, math.nan, 1e-300))
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        getattr(strategies, name)()
+        for name in strategies.__all__
+        if name.endswith("Strategy")
+        and name != "Strategy"
+        and _constructible(getattr(strategies, name))
+    ],
+    ids=lambda strategy: type(strategy).__name__,
+)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_built_in_script_that_fails_leaves_its_keys_as_they_were(
+    strategy: strategies.Strategy,  # type: ignore[type-arg]
+    data: st.DataObject,
+) -> None:
+    """Odd arguments after a normal hit: a failure, wherever it comes, writes nothing."""
+    compiled = strategy.script
+    keys = [f"{{t}}:k{i}" for i in range(compiled.key_count)]
+    normal = strategy.arguments(Rate(5, seconds=1), 1.0, None)
+    executor = LuaExecutor()
+    executor.run(compiled, keys, normal, 1.7e12)
+    before = [executor.emulator.get(key) for key in keys]
+    odd = [data.draw(ODD) for _ in range(compiled.param_count)]
+    try:
+        executor.run(compiled, keys, odd, 1.7e12 + 1)
+    except (ScriptRuntimeError, CorruptStateError):
+        assert [executor.emulator.get(key) for key in keys] == before

@@ -346,14 +346,23 @@ def _children(node: object) -> list[n.Expr]:
     return found
 
 
+def _divisor(node: object) -> n.Expr | None:
+    """What ``node`` divides by, if it divides: ``/``, ``//``, ``%`` and ``window_index``."""
+    if isinstance(node, n.Binary) and node.op in ("/", "//", "%"):
+        return node.right
+    if isinstance(node, n.Builtin) and node.func == "window_index":
+        return node.args[1]
+    return None
+
+
 def _may_fail(node: object, safe: frozenset[str]) -> bool:
-    """Whether evaluating the expressions of ``node`` can raise: a division (``/``, ``//``,
-    ``%``) by anything but a nonzero constant or a name in ``safe`` (see ``_checked_on_entry``)."""
+    """Whether evaluating the expressions of ``node`` can raise: a division by anything
+    but a nonzero constant or a name in ``safe`` (see ``_checked_on_entry``)."""
+    divisor = _divisor(node)
     if (
-        isinstance(node, n.Binary)
-        and node.op in ("/", "//", "%")
-        and not _nonzero(node.right)
-        and not (isinstance(node.right, n.Var) and node.right.name in safe)
+        divisor is not None
+        and not _nonzero(divisor)
+        and not (isinstance(divisor, n.Var) and divisor.name in safe)
     ):
         return True
     return any(_may_fail(child, safe) for child in _children(node))
@@ -371,8 +380,9 @@ def _divisors(node: object) -> frozenset[str]:
     else:
         children = _children(node)
     found = frozenset().union(*(_divisors(child) for child in children))
-    if isinstance(node, n.Binary) and node.op in ("/", "//", "%") and isinstance(node.right, n.Var):
-        found |= {node.right.name}
+    divisor = _divisor(node)
+    if isinstance(divisor, n.Var):
+        found |= {divisor.name}
     return found
 
 

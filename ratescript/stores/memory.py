@@ -45,6 +45,7 @@ __all__ = ["InMemoryStore"]
 # checked per new key on average, so a pass over the keys takes a quarter as many new
 # keys as there are keys, and the dict stays within about 4/3 of the live keys. Other
 # writes (multi-key scripts, `set`) sweep every time.
+_NAMES_KEPT = 1 << 14  # logical keys whose stored name and lock are kept (see _named)
 _SWEEP_KEYS = 128
 _LOCK_POLL_SECONDS = 0.002
 # Scripts whose bound runner a store keeps; past this many, it binds afresh.
@@ -117,6 +118,7 @@ class InMemoryStore(Store):
         self._sweep_at = 0
         self._sweep_lock = threading.Lock()
         self._runners: dict[Script, Runner] = {}
+        self._names: dict[str, tuple[str, threading.Lock]] = {}
 
     def __len__(self) -> int:
         """Keys held, live or not yet reclaimed."""
@@ -124,6 +126,16 @@ class InMemoryStore(Store):
 
     def _lock_for(self, key: str) -> threading.Lock:
         return self._locks[hash(key) & self._mask]
+
+    def _named(self, key: str) -> tuple[str, threading.Lock]:
+        """A logical key's stored name and lock, kept for the runners (``_bind``): a key
+        seen again costs one lookup, and its name is the very string the dict holds, so
+        the dict compares it by identity and its hash is not computed again."""
+        if len(self._names) >= _NAMES_KEPT:
+            self._names.clear()  # keys made on the fly must not pile up
+        name = self._prefix + key
+        named = self._names[key] = (name, self._lock_for(name))
+        return named
 
     # --- reading and writing entries (callers hold the key's lock) ---------------------
 

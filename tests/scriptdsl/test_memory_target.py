@@ -168,6 +168,31 @@ def test_memory_stays_bounded_when_every_hit_is_a_new_key() -> None:
     assert largest < 1_000, largest
 
 
+@script
+def keeps_for(k: Key[float], ttl: float):  # type: ignore[no-untyped-def]
+    k.set(1, ttl_ms=ttl)
+    return allow(remaining=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.floats(-1e9, 2.0**52, allow_nan=False) | st.sampled_from((0.0, -0.0, 0.5, -0.5)),
+    ttl=st.floats(1.0, 3.15e11) | st.sampled_from((1.0, 1.5, 2.0**31, 3.15e11)),
+)
+def test_the_inline_expiry_is_expires_at(now: float, ttl: float) -> None:
+    """The runner computes the usual expiry in floats, `expires_at` in ints: the same ms."""
+    store = InMemoryStore(clock=lambda: now)
+    store.run_one(keeps_for, "k", (ttl,))
+    assert store._data[store.full_key("k")][1] == expires_at(now, ttl)
+
+
+def test_the_names_kept_for_runners_stay_bounded() -> None:
+    store = InMemoryStore(clock=lambda: 0.0)
+    for index in range(40_000):
+        store.run_one(token_bucket, f"ip:{index}", (5.0, 1000.0, 1.0))
+    assert 0 < len(store._names) <= 1 << 14
+
+
 def test_runners_are_bound_once_per_script_and_store() -> None:
     store = InMemoryStore(clock=lambda: 0.0)
     for _ in range(3):

@@ -46,6 +46,7 @@ from ratescript.stores.memcached import MemcachedStore, memcached_exptime, memca
 from ratescript.stores.memory import InMemoryStore
 
 from .concurrency import run_contended
+from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
 
 pytestmark = pytest.mark.memcached
 
@@ -368,36 +369,18 @@ async def test_a_hit_that_fails_in_a_group_fails_alone(store: MemcachedStore) ->
 async def test_a_queued_hit_cancelled_before_its_turn_is_never_charged(
     store: MemcachedStore,
 ) -> None:
-    hits = [asyncio.ensure_future(store.run(fixed_window, ["k"], (1e9, 1e12, 1))) for _ in range(5)]
-    await asyncio.sleep(0)  # each has started: the first at the server, four queued
-    hits[2].cancel()
-    outcomes = await asyncio.gather(*hits, return_exceptions=True)
-    assert isinstance(outcomes[2], asyncio.CancelledError)
-    assert [o.remaining for o in outcomes if isinstance(o, Decision)] == [
-        1e9 - 1,
-        1e9 - 2,
-        1e9 - 3,
-        1e9 - 4,
-    ]
-    assert (await store.get("k") or b"").endswith(b":4")
+    await check_a_cancelled_waiter_is_never_charged(store)
 
 
 @pytest.mark.asyncio
 async def test_when_the_server_is_out_of_reach_queued_hits_fail_with_the_first(
     silent_port: int,
 ) -> None:
-    timeout = 0.3
-    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
-    started = time.monotonic()
-    outcomes = await asyncio.gather(
-        *(store.run(fixed_window, ["k"], (5, 1000, 1)) for _ in range(6)), return_exceptions=True
+    store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=0.3)
+    outcomes = await check_queued_hits_fail_with_the_first(
+        store, 0.3, "the call before this one on its key failed"
     )
-    elapsed = time.monotonic() - started
-    assert all(isinstance(o, StoreConnectionError) for o in outcomes), outcomes
     assert "no answer" in str(outcomes[0])
-    assert all("the call before this one on its key failed" in str(o) for o in outcomes[1:])
-    assert elapsed < 2 * timeout  # one deadline for all, not one after another
-    await store.close()
 
 
 @pytest.mark.parametrize(

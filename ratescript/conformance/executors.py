@@ -161,7 +161,7 @@ class LuaExecutor:
         """
         from ratescript.conformance.luarunner import LuaReplyError
 
-        for args in (args for _now, args in hits):
+        for _now, args in hits:
             script.check_args(args)
         self.now = hits[-1][0]
         argv = [arg for now, args in hits for arg in encode_args(now, args)]

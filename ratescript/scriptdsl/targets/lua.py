@@ -553,11 +553,11 @@ class LuaGenerator(Generator):
         """The script as a group of hits (see ``generate_lua_batch``), from its source."""
         width = 1 + len(self.ir.params)
         # The per-run tables (keys written, keys saved): each hit is a run of its own.
+        undo = "_rs_undo" in self.helpers
         tables = ["_rs_dirty"] if "_rs_dirty" in self.helpers else []
-        if "_rs_undo" in self.helpers:
+        if undo:
             tables += ["_rs_undo", "_rs_seen"]
         forget = " ".join(f"{t}[_rs_k] = nil" for t in tables)
-        undo = "_rs_undo" in self.helpers
         return self.wrapped(
             source,
             [

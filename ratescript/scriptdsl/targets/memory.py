@@ -232,8 +232,6 @@ def memory_namespace() -> dict[str, Any]:
     scope = namespace()
     scope["__builtins__"] = {
         **scope["__builtins__"],
-        "hash": hash,
-        "int": int,
         "ArithmeticError": ArithmeticError,
         "ValueError": ValueError,
     }

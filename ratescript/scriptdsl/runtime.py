@@ -74,7 +74,8 @@ def lua_window_index(time: float, period: float) -> float:
 
     ``time / period`` can round to a neighbouring ``k`` when ``period`` is not a whole
     number of ms, so its floor is corrected by one either way: a window then ends
-    exactly where the next begins. A zero period is an error on every target.
+    exactly where the next begins. A zero period is an error on every target. The
+    reference for the Python targets, which write it inline (``window_index`` there).
     """
     index = lua_floor(time / period)
     if index * period > time:
@@ -161,7 +162,6 @@ def namespace() -> dict[str, Any]:
         "_rs_inf": math.inf,
         "_rs_ceil": lua_ceil,
         "_rs_mod": lua_mod,
-        "_rs_window_index": lua_window_index,
         "_rs_nonfinite": _nonfinite,
         "_rs_ttl": ttl,
         "_rs_log_copy": log_copy,

@@ -27,7 +27,7 @@ from ratescript.conformance.executors import (
 )
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
-from ratescript.scriptdsl import Key, Log, Record, allow, ceil, floor, script
+from ratescript.scriptdsl import Key, Log, Record, allow, ceil, floor, script, window_index
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 
@@ -193,6 +193,24 @@ def floors(out: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
 )
 def test_floor_keeps_infinities_nan_and_negative_zero_as_lua_does(a: float, b: float) -> None:
     run_everywhere(floors, [(0.0, "x", (a, b))])
+
+
+@script
+def windows(out: Key[float], t: float, p: float):  # type: ignore[no-untyped-def]
+    return allow(remaining=window_index(t, p), reset_ms=window_index(t * 3.0, p + t))
+
+
+@given(
+    st.sampled_from((0.0, -0.0, 1.7e12, 1_700_000_061_000.3, 200_000.0, 2.0**53, -1000.5, 1e308))
+    | st.floats(allow_nan=True),
+    st.sampled_from((*TRAPS, 61_000.3, 200_000 / 3, -7.0, 1e-300, math.inf, 0.0))
+    | st.floats(allow_nan=True),
+)
+@settings(max_examples=200)
+def test_window_index_is_bit_identical(t: float, p: float) -> None:
+    """The Python targets inline ``window_index``; Lua calls its helper; same doubles
+    (the quotient's floor corrected by one either way), and a zero period fails alike."""
+    run_everywhere(windows, [(0.0, "x", (t, p))])
 
 
 class Pair(Record):

@@ -92,8 +92,13 @@ class PythonGenerator(Generator):
             return self.min_max(node)
         if node.func == "floor":
             return self.floor(self.expr(node.args[0]), plain=_plain(node.args[0]))
+        if node.func == "window_index":
+            time, period = node.args
+            return self.window_index(
+                (self.expr(time), _plain(time)), (self.expr(period), _plain(period))
+            )
         args = ", ".join(self.expr(a) for a in node.args)
-        if node.func in ("ceil", "window_index"):
+        if node.func == "ceil":
             return f"_rs_{node.func}({args})"
         return f"{node.func}({args})"
 
@@ -126,6 +131,22 @@ class PythonGenerator(Generator):
         return (
             f"(float(_rs_ifloor({again})) if -_rs_inf < {first} < _rs_inf and {again} != 0.0 "
             f"else {again})"
+        )
+
+    def window_index(self, time: tuple[str, bool], period: tuple[str, bool]) -> str:
+        """``runtime.lua_window_index`` inline: two calls fewer on every windowed decision.
+
+        The same doubles in the same order: the quotient's floor, corrected by one
+        either way. ``time`` and ``period`` are evaluated once, in that order.
+        """
+        time_first, time_again = self.once(*time)
+        period_first, period_again = self.once(*period)
+        index = self.out.temporary("m")
+        floored = self.floor(f"{time_first} / {period_first}", plain=False)
+        return (
+            f"({index} - 1.0 if ({index} := {floored}) * {period_again} > {time_again} "
+            f"else ({index} + 1.0 if ({index} + 1.0) * {period_again} <= {time_again} "
+            f"else {index}))"
         )
 
     def once(self, value: str, plain: bool) -> tuple[str, str]:

@@ -25,7 +25,7 @@ Decoding raises ``CorruptStateError`` naming the key when a value does not parse
 as what the script declared (for a log: the magic or the length is wrong); the
 caller's failure policy then decides.
 
-A log written back after a script ran (``encode_written``) re-uses the bytes of the
+A log written back after a script ran (``write_log``) re-uses the bytes of the
 entries it kept unchanged: scripts only trim a log's head, merge into its last
 entry and append, so a thousand-entry log costs one slice and a few packs.
 """
@@ -48,10 +48,10 @@ __all__ = [
     "DecodedLog",
     "KeyCodec",
     "LogValue",
-    "as_decoded",
     "canonical",
     "codec_for",
     "encode_written",
+    "write_log",
 ]
 
 #: The first bytes of every stored log (format version 1).
@@ -142,10 +142,11 @@ def _encode_log(value: LogValue) -> bytes:
 class DecodedLog(list[tuple[float, float]]):
     """The entries of a decoded log, with the bytes they came from, so a write can re-use them."""
 
-    __slots__ = ("raw", "start")
+    __slots__ = ("raw", "start", "zero_free")
 
     raw: bytes
     start: int  # where the first entry's bytes begin in ``raw``
+    zero_free: bool | None  # no entry holds a zero double (None: not looked at yet)
 
 
 def _decode_log(raw: bytes) -> tuple[DecodedLog, float]:
@@ -159,15 +160,8 @@ def _decode_log(raw: bytes) -> tuple[DecodedLog, float]:
     entries = DecodedLog(_ENTRY.iter_unpack(memoryview(raw)[start:]))
     entries.raw = raw
     entries.start = start
+    entries.zero_free = None
     return entries, total
-
-
-def as_decoded(value: LogValue, raw: bytes) -> LogValue:
-    """``value`` as if decoded from ``raw`` (its compact encoding), so a write re-uses it."""
-    entries = DecodedLog(value[0])
-    entries.raw = raw
-    entries.start = _HEADER.size
-    return entries, value[1]
 
 
 def canonical(raw: bytes) -> bytes:
@@ -184,53 +178,81 @@ def canonical(raw: bytes) -> bytes:
     return raw if entries.start == _HEADER.size else _pack(total, entries)
 
 
+def _zero_free(log: DecodedLog) -> bool:
+    """Whether no entry of ``log`` holds a zero double, looked at once per log.
+
+    The bytes of a zero double (and only of a zero or a tiny one) hold seven zero
+    bytes in a row; a run found across two entries only makes the answer a cautious
+    no. Scanning 16 kB costs ~4 µs, so a log written back inherits the answer.
+    """
+    if log.zero_free is None:
+        log.zero_free = log.raw.find(_ZERO_BYTES, log.start) < 0
+    return log.zero_free
+
+
 def _unchanged(entries: list[tuple[float, float]], old: DecodedLog, head: int) -> int:
     """How many of ``entries``, from the first, pack to the bytes of ``old[head:]``.
 
     Checked entry by entry (``operator.is_``) that costs ~40 µs for 1,000 entries, so
     first by list equality, which compares by identity first, in C: equal doubles pack
-    to equal bytes, but for the sign of zero, and the bytes of a zero double (and only
-    of a zero or a tiny one) hold seven zero bytes in a row. The log operations drop
-    entries from the head and change or add them at the tail, so the unchanged run is
-    usually all of ``old[head:]`` or all of it but its last entry.
+    to equal bytes but for the sign of zero, which a log without zeros cannot differ
+    in. The log operations drop entries from the head and change or add them at the
+    tail, so the unchanged run is usually all of ``old[head:]`` or all of it but its
+    last entry; a run whose last entry differs is passed over without comparing it.
     """
     kept = min(len(old) - head, len(entries))
-    start = old.start + head * _ENTRY_SIZE
-    if old.raw.find(_ZERO_BYTES, start, start + kept * _ENTRY_SIZE) < 0:
+    if _zero_free(old):
         for run in (kept, kept - 1):
-            if run >= 0 and entries[:run] == old[head : head + run]:
+            if run <= 0:
+                return 0
+            if entries[run - 1] == old[head + run - 1] and (
+                entries[:run] == old[head : head + run]
+            ):
                 return run
     same = list(map(operator.is_, entries[:kept], old[head : head + kept]))
     return same.index(False) if False in same else kept
 
 
+def write_log(value: LogValue, read: Any) -> tuple[DecodedLog, float]:
+    """Log ``value`` written back to a key that held ``read`` (decoded, or None).
+
+    Returns ``value`` as if decoded from its bytes, which are its ``raw``: byte for
+    byte what ``encode`` gives, re-using the bytes of the run of entries unchanged
+    since they were decoded (see ``_unchanged``), and ready to be the next read.
+    """
+    entries, total = value
+    old = None if read is None else read[0]
+    kept = 0
+    reused = b""
+    if type(old) is DecodedLog and entries:
+        try:
+            head = old.index(entries[0])
+        except ValueError:
+            head = -1
+        if head >= 0:
+            kept = _unchanged(entries, old, head)
+            start = old.start + head * _ENTRY_SIZE
+            reused = old.raw[start : start + kept * _ENTRY_SIZE]
+    tail = struct.pack(
+        f"<{2 * (len(entries) - kept)}d", *itertools.chain.from_iterable(entries[kept:])
+    )
+    written = DecodedLog(entries)
+    written.raw = b"".join([_HEADER.pack(LOG_MAGIC, total, 0.0), reused, tail])
+    written.start = _HEADER.size
+    # What is known of the re-used entries holds for them; the new ones are looked at.
+    known = not kept or old.zero_free is True  # type: ignore[union-attr]
+    written.zero_free = (tail.find(_ZERO_BYTES) < 0) if known else None
+    return written, total
+
+
 def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
     """The bytes of ``value`` written back to a key that held ``read`` (decoded).
 
-    Byte for byte what ``codec.encode(value)`` gives: the bytes re-used are those of a
-    run of entries unchanged since they were decoded (see ``_unchanged``).
+    Byte for byte what ``codec.encode(value)`` gives (for a log, see ``write_log``).
     """
-    if codec.kind is not KeyKind.LOG or read is None or type(read[0]) is not DecodedLog:
+    if codec.kind is not KeyKind.LOG:
         return codec.encode(value)
-    entries, total = value
-    old: DecodedLog = read[0]
-    if not entries:
-        return codec.encode(value)
-    try:
-        head = old.index(entries[0])
-    except ValueError:
-        return codec.encode(value)
-    kept = _unchanged(entries, old, head)
-    start = old.start + head * _ENTRY_SIZE
-    return b"".join(
-        [
-            _HEADER.pack(LOG_MAGIC, total, 0.0),
-            old.raw[start : start + kept * _ENTRY_SIZE],
-            struct.pack(
-                f"<{2 * (len(entries) - kept)}d", *itertools.chain.from_iterable(entries[kept:])
-            ),
-        ]
-    )
+    return write_log(value, read)[0].raw
 
 
 def codec_for(spec: KeySpec) -> KeyCodec:

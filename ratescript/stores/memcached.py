@@ -64,7 +64,7 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl.codec import KeyCodec, LogValue, as_decoded, encode_written
+from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, write_log
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
@@ -586,7 +586,7 @@ class MemcachedStore(Store):
         # The last log this process wrote at each key, by its bytes: decoding is a pure
         # function of the bytes, and a busy key usually reads back what we just wrote,
         # so a thousand-entry log is not parsed again (it was most of a decision).
-        self._logs: dict[bytes, tuple[bytes, LogValue]] = {}
+        self._logs: dict[bytes, tuple[DecodedLog, float]] = {}
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
@@ -763,12 +763,15 @@ class MemcachedStore(Store):
                 done = await self._delete(key, None if landed else cas)
             else:
                 codec = script.codecs[index]
-                log = codec.kind is _LOG
-                data = encode_written(codec, value, read[index]) if log else codec.encode(value)
+                if codec.kind is _LOG:
+                    value = write_log(value, read[index])
+                    data = value[0].raw
+                else:
+                    data = codec.encode(value)
                 exptime = memcached_exptime(ttl, time.time())
                 done = await self._store(key, data, exptime, cas, force=landed)
-                if done and log:
-                    self._remember_log(key, data, value)
+                if done and codec.kind is _LOG:
+                    self._remember_log(key, value)
             if not done:
                 return None
             landed = True
@@ -776,14 +779,14 @@ class MemcachedStore(Store):
 
     def _decoded_log(self, codec: KeyCodec, name: str, key: bytes, raw: bytes) -> Any:
         known = self._logs.get(key)
-        if known is not None and known[0] == raw:
-            return known[1]  # scripts copy a log before changing it: safe to share
+        if known is not None and known[0].raw == raw:
+            return known  # scripts copy a log before changing it: safe to share
         return codec.decode(name, raw)
 
-    def _remember_log(self, key: bytes, data: bytes, value: LogValue) -> None:
+    def _remember_log(self, key: bytes, value: tuple[DecodedLog, float]) -> None:
         if len(self._logs) >= _LOGS_KEPT:
             self._logs.clear()
-        self._logs[key] = (data, as_decoded(value, data))
+        self._logs[key] = value
 
     async def _store(
         self, key: bytes, data: bytes, exptime: int, cas: int | None, *, force: bool = False

@@ -15,6 +15,7 @@ from ratescript.scriptdsl.codec import (
     canonical,
     codec_for,
     encode_written,
+    write_log,
 )
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
 from ratescript.scriptdsl.runtime import log_append, log_copy, log_trim
@@ -54,6 +55,44 @@ def test_a_written_log_is_byte_for_byte_its_full_encoding(
     for time, amount in appended:  # appends after the last, or merges into it
         total = log_append(written, total, time, amount, 1)
     assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+
+
+ZEROS_AND_NUMBERS = st.sampled_from((0.0, -0.0, 5e-324)) | NUMBERS
+
+
+@given(
+    logs(),
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            st.lists(st.tuples(ZEROS_AND_NUMBERS, ZEROS_AND_NUMBERS), max_size=3),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_log_written_again_and_again_is_each_time_its_full_encoding(
+    log: tuple[list[tuple[float, float]], float],
+    steps: list[tuple[int, list[tuple[float, float]], bool]],
+) -> None:
+    """As on Memcached: each write's result is the next read, zeros of both signs come
+    and go, and what a written log knows of its zeros is true."""
+    read = LOG.decode("k", LOG.encode(log))
+    for trimmed, appended, flip_sign in steps:
+        entries, total = log_copy(read)
+        if entries and trimmed:
+            total = log_trim(entries, total, entries[min(trimmed, len(entries)) - 1][0])
+        for time, amount in appended:
+            total = log_append(entries, total, time, amount, 1)
+        if flip_sign and entries and entries[-1][1] == 0.0:
+            entries[-1] = (entries[-1][0], -entries[-1][1])  # equal, other bytes
+        written = write_log((entries, total), read)
+        assert written[0].raw == LOG.encode((entries, total))
+        assert written == (entries, total)
+        if written[0].zero_free:
+            assert all(time != 0.0 and amount != 0.0 for time, amount in entries)
+        read = written
 
 
 def test_entries_changed_in_place_are_packed_again() -> None:

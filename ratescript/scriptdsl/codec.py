@@ -50,7 +50,6 @@ __all__ = [
     "LogValue",
     "canonical",
     "codec_for",
-    "encode_written",
     "write_log",
 ]
 
@@ -243,16 +242,6 @@ def write_log(value: LogValue, read: Any) -> tuple[DecodedLog, float]:
     known = not kept or old.zero_free is True  # type: ignore[union-attr]
     written.zero_free = (tail.find(_ZERO_BYTES) < 0) if known else None
     return written, total
-
-
-def encode_written(codec: KeyCodec, value: Any, read: Any) -> bytes:
-    """The bytes of ``value`` written back to a key that held ``read`` (decoded).
-
-    Byte for byte what ``codec.encode(value)`` gives (for a log, see ``write_log``).
-    """
-    if codec.kind is not KeyKind.LOG:
-        return codec.encode(value)
-    return write_log(value, read)[0].raw
 
 
 def codec_for(spec: KeySpec) -> KeyCodec:

@@ -14,7 +14,6 @@ from ratescript.scriptdsl.codec import (
     DecodedLog,
     canonical,
     codec_for,
-    encode_written,
     write_log,
 )
 from ratescript.scriptdsl.nodes import KeyKind, KeySpec
@@ -54,7 +53,7 @@ def test_a_written_log_is_byte_for_byte_its_full_encoding(
         total = log_trim(written, total, written[min(trimmed, len(written)) - 1][0])
     for time, amount in appended:  # appends after the last, or merges into it
         total = log_append(written, total, time, amount, 1)
-    assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+    assert write_log((written, total), read)[0].raw == LOG.encode((written, total))
 
 
 ZEROS_AND_NUMBERS = st.sampled_from((0.0, -0.0, 5e-324)) | NUMBERS
@@ -100,9 +99,9 @@ def test_entries_changed_in_place_are_packed_again() -> None:
     written, _total = log_copy(read)
     written[1] = (2.0, 5.0)  # not a DSL operation, but never re-use bytes it changed
     expected = LOG.encode(([(1.0, 1.0), (2.0, 5.0), (3.0, 1.0)], 7.0))
-    assert encode_written(LOG, (written, 7.0), read) == expected
-    assert encode_written(LOG, ([(9.0, 9.0)], 9.0), read) == LOG.encode(([(9.0, 9.0)], 9.0))
-    assert encode_written(LOG, ([], 0.0), read) == LOG_MAGIC + struct.pack("<2d", 0.0, 0.0)
+    assert write_log((written, 7.0), read)[0].raw == expected
+    assert write_log(([(9.0, 9.0)], 9.0), read)[0].raw == LOG.encode(([(9.0, 9.0)], 9.0))
+    assert write_log(([], 0.0), read)[0].raw == LOG_MAGIC + struct.pack("<2d", 0.0, 0.0)
 
 
 @pytest.mark.parametrize("zero", [0.0, -0.0])
@@ -112,7 +111,7 @@ def test_an_entry_equal_to_the_one_read_but_for_the_sign_of_zero_is_packed_again
     read = LOG.decode("k", LOG.encode(([(1.0, 1.0), (2.0, zero), (3.0, 1.0)], 2.0)))
     written, total = log_copy(read)
     written[1] = (2.0, -zero)  # equal (0.0 == -0.0), yet other bytes
-    assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+    assert write_log((written, total), read)[0].raw == LOG.encode((written, total))
     assert LOG.encode((written, total)) != LOG.encode(read)
 
 
@@ -123,7 +122,7 @@ def test_an_unchanged_run_is_re_used_with_or_without_its_last_entry() -> None:
         written, total = log_copy(read)
         total = log_trim(written, total, 1.7e12)  # drops the first
         total = log_append(written, total, 1.7e12 + (999 if merged else 1000), 2.0, 1)
-        assert encode_written(LOG, (written, total), read) == LOG.encode((written, total))
+        assert write_log((written, total), read)[0].raw == LOG.encode((written, total))
 
 
 def test_entries_a_redis_script_dropped_are_skipped_and_canonical_drops_them() -> None:
@@ -132,7 +131,7 @@ def test_entries_a_redis_script_dropped_are_skipped_and_canonical_drops_them() -
     entries, total = LOG.decode("k", raw)
     assert (entries, total) == ([(3.0, 1.0)], 1.0)
     assert canonical(raw) == LOG.encode(([(3.0, 1.0)], 1.0))
-    written = encode_written(LOG, ([*entries, (4.0, 1.0)], 2.0), (entries, total))
+    written = write_log(([*entries, (4.0, 1.0)], 2.0), (entries, total))[0].raw
     assert written == LOG.encode(([(3.0, 1.0), (4.0, 1.0)], 2.0))
     assert canonical(b"12.5") == b"12.5"  # not a log: as it is
 

@@ -58,12 +58,11 @@ def _memcached_bucket(results: dict[str, Any], line: dict[str, Any]) -> str:
     ours = _median(results, "ratescript", store, strategy)
     floor = _floor(results, "memcached", "gets + cas")
     return (
-        f"ratescript's plan is a `gets` and a `cas`: {ours:.0f} µs, against {floor:.0f} µs "
-        "for a bare aiomcache `gets` + `cas`. traffik sends 5 commands (lock `add`, `get`, "
-        "`set`, then `get` + `delete` to unlock). So the ratio is bounded near 2.5 by "
-        "round trips alone, and a loaded loopback moves a run either side of 2. The "
-        "profile shows socket waits and sends leading; there is no third round trip to "
-        "save."
+        "ratescript's plan is a `gets` and a `cas`, and on a key the process wrote last "
+        f"the `cas` alone (one round trip): {ours:.0f} µs, against {floor:.0f} µs for a "
+        "bare aiomcache `gets` + `cas`. traffik sends 5 commands (lock `add`, `get`, "
+        "`set`, then `get` + `delete` to unlock). The profile shows socket waits and "
+        "sends leading; there is no round trip left to save."
     )
 
 
@@ -184,10 +183,11 @@ def _contention(results: dict[str, Any], line: dict[str, Any]) -> str:
     if store == "Memcached":
         parts.append(
             "On Memcached a ratescript decision is the generic plan: `gets`, compute, `cas` "
-            "(2 round trips), retried after a lost race; a process's hits that queue on "
-            "the key meanwhile run as one group (one `gets`, one `cas`). What remains is "
-            "the processes racing each other's groups, and each process's first hits. The "
-            "peers' fixed window is one atomic `incr` (1 round trip, no conflicts)."
+            "(2 round trips; the `cas` alone on a key the process wrote last), retried "
+            "after a lost race; a process's hits that queue on the key meanwhile run as "
+            "one group (one read, one write). What remains is the processes racing each "
+            "other's groups, and each process's first hits. The peers' fixed window is "
+            "one atomic `incr` (1 round trip, no conflicts)."
         )
     else:
         parts.append(

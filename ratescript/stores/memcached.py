@@ -3,17 +3,23 @@
 Why a plan: Memcached runs no scripts. A script's Memcached plan reads every declared
 key with one ``gets`` (values and CAS tokens), runs the script's Python target on the
 decoded values, and writes each changed key back only if nobody wrote it in between:
-``cas`` with its token, ``add`` when it was missing, and the meta command
-``md <key> C<token>`` (a compare-and-delete) when the script deletes it. A lost race
-runs the whole plan again, after a short jittered pause. Several keys are not atomic
-under CAS alone, so a plan writing several keys holds a lock meanwhile: ``ms ... ME``
-(an ``add`` that also returns the lock's CAS token) with a random token and a TTL,
-released by ``md ... C<token>`` so only its holder can release it. There is one lock
-per hash tag, so plans sharing a key share a lock. Single-key plans run lock-free and
-retry under that same lock after a lost race. The hits one process sends to one key
-while another is at the server run together when it is back: one ``gets``, each
-computed in turn, one ``cas`` (``grouping.Groups``; measured: see ``MemcachedStore``). Other
-writing plans of one process on one hash tag take turns in the process (``_Queue``).
+``ms <key> ... C<token>`` (a ``cas`` that also names the new token), ``ms ... ME`` (an
+``add``) when it was missing, and ``md <key> C<token>`` (a compare-and-delete) when the
+script deletes it. A lost race runs the whole plan again, after a short jittered pause.
+Several keys are not atomic under CAS alone, so a plan writing several keys holds a
+lock meanwhile: ``ms ... ME`` with a random token and a TTL, released by
+``md ... C<token>`` so only its holder can release it. There is one lock per hash tag,
+so plans sharing a key share a lock. Single-key plans run lock-free and retry under
+that same lock after a lost race. The hits one process sends to one key while another
+is at the server run together when it is back: one read, each computed in turn, one
+write (``grouping.Groups``; measured: see ``MemcachedStore``). Other writing plans of
+one process on one hash tag take turns in the process (``_Queue``).
+
+A key this process wrote last is not read again: the plan computes from the value it
+wrote and writes with the token that write returned, which lands only if the key is
+still that value — one round trip instead of two (a check of the token, ``mg <key> c``,
+when the hits write nothing). Anyone else's write sends the plan back to reading
+first; ``_Known`` says why a server restart cannot fool it.
 
 Why not aiomcache's ``Client`` (0.8.2): a call cancelled by a timeout hands its
 connection back to the pool with the reply still on its way, so the next call reads the
@@ -50,9 +56,10 @@ import random
 import secrets
 import sys
 import time
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ratescript.config import resolve_lock_options
@@ -64,7 +71,7 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl.codec import DecodedLog, KeyCodec, write_log
+from ratescript.scriptdsl.codec import KeyCodec, write_log
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
@@ -90,7 +97,7 @@ _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timesta
 _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
-_LOGS_KEPT = 1024  # decoded logs remembered per store (see MemcachedStore._logs)
+_KNOWN_KEPT = 1024  # keys whose last written state a store remembers (see _Known)
 _LOG = KeyKind.LOG  # a global: an Enum member looked up on its class costs ~0.2 µs
 
 
@@ -196,6 +203,33 @@ class _ReplyError(Exception):
     """The server answered something the store never expects."""
 
 
+class _Untrusted(Exception):
+    """A request for a connection newer than the state it relies on (see ``_Known``)."""
+
+
+class _Known(NamedTuple):
+    """A key as this process last wrote it, so the next hit can skip reading it.
+
+    A script's write is a CAS (``ms ... C<token>``): it lands only if the key is still
+    exactly ``value`` (its token ``cas``), so computing from this copy instead of a
+    fresh read decides exactly as a read would — one round trip, not two, and a log's
+    bytes travel once. Anyone else's write, an expiry or an eviction changes or drops
+    the token, and the hit is run again from a fresh read.
+
+    A restarted server numbers its CAS tokens afresh, so a token learned before a
+    restart could match another value after it. The copy is used only over a
+    connection no newer than the one it was learned on (``epoch``): such a connection,
+    still open, proves the server has not restarted since. ``trusted`` turns false
+    once another writer is seen; the key is read first again until a read shows our
+    own last write still in place (no one else writing it any more).
+    """
+
+    value: Any  # decoded, as a script receives it
+    cas: int
+    epoch: int
+    trusted: bool
+
+
 async def _line(reader: asyncio.StreamReader) -> bytes:
     try:
         line = await reader.readuntil(b"\r\n")
@@ -219,6 +253,26 @@ async def _items(reader: asyncio.StreamReader) -> dict[bytes, tuple[bytes, int]]
         data = await reader.readexactly(int(parts[3]) + 2)
         found[parts[1]] = (data[:-2], int(parts[4]) if len(parts) == 5 else 0)
     return found
+
+
+async def _stored(reader: asyncio.StreamReader) -> int | None:
+    """The reply to ``ms <key> ... c``: the item's new CAS token, None if not stored."""
+    line = await _line(reader)
+    if line.startswith(b"HD c"):
+        return int(line[4:])
+    if line in (b"EX c0", b"NF c0", b"NS c0"):
+        return None
+    raise _ReplyError(line)
+
+
+async def _cas_of(reader: asyncio.StreamReader) -> int | None:
+    """The reply to ``mg <key> c``: the item's CAS token, None if missing."""
+    line = await _line(reader)
+    if line.startswith(b"HD c"):
+        return int(line[4:])
+    if line == b"EN":
+        return None
+    raise _ReplyError(line)
 
 
 async def _meta_item(reader: asyncio.StreamReader) -> tuple[bytes, int, int] | None:
@@ -377,6 +431,10 @@ class _Wire:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kept: Connection | None = None  # see send()
         self._waiting = 0  # calls waiting for a connection from the pool
+        # Each connection's epoch: 1, 2, ... in the order this wire first used them.
+        self._epochs: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._connections_seen = 0
+        self.epoch = 0  # the epoch of the connection the last completed call used
 
     async def within(self, work: Awaitable[T]) -> T:
         """``work`` under one deadline of ``timeout`` seconds: past it, ``TimeoutError``."""
@@ -429,8 +487,12 @@ class _Wire:
         """One request and its reply, under a deadline of its own."""
         return await self.within(self.send(request, read))
 
-    async def send(self, request: bytes, read: Reader[T]) -> T:
-        """One request and its reply, under the caller's deadline (see ``within``)."""
+    async def send(self, request: bytes, read: Reader[T], newest: int | None = None) -> T:
+        """One request and its reply, under the caller's deadline (see ``within``).
+
+        With ``newest``, raises ``_Untrusted`` rather than send on a connection of a
+        later epoch. ``self.epoch`` is then the epoch of the connection used.
+        """
         resend = True
         while True:
             # The connection last freed, kept out of the pool: sequential calls never
@@ -444,6 +506,13 @@ class _Wire:
                 or conn.reader.exception() is not None
             ):
                 conn, pool = await self._acquire(conn)
+            epoch = self._epochs.get(conn.writer)
+            if epoch is None:
+                self._connections_seen += 1
+                epoch = self._epochs[conn.writer] = self._connections_seen
+            if newest is not None and epoch > newest:
+                self._release(conn, pool)
+                raise _Untrusted
             try:
                 try:
                     conn.writer.write(request)
@@ -454,9 +523,11 @@ class _Wire:
                 except ConnectionError as exc:
                     raise _StaleConnection(str(exc)) from exc
                 try:
-                    return await read(conn.reader)
+                    reply = await read(conn.reader)
                 except ValueError as exc:  # a number in the reply that does not parse
                     raise _ReplyError(str(exc)) from exc
+                self.epoch = epoch
+                return reply
             except BaseException as exc:
                 conn.reader.set_exception(ConnectionAbortedError("call did not complete"))
                 # A pooled connection the server closed (it restarted) carried nothing:
@@ -527,15 +598,18 @@ class MemcachedStore(Store):
     Plans writing several keys hold the server lock of their hash tag. A single-key
     plan runs lock-free and retries under that lock once it has lost a race. One
     process's hits on one key never race each other: those that arrive while one is at
-    the server run as one group when it is back (``Groups``: one ``gets`` and one
-    ``cas`` for all, each hit its own decision), so a burst costs a few round trips, not
-    two per hit (10 coroutines × 20 writes of one key lost 300-370 races when they
+    the server run as one group when it is back (``Groups``: one read and one write
+    for all, each hit its own decision), so a burst costs a few round trips, not two
+    per hit (10 coroutines × 20 writes of one key lost 300-370 races when they
     raced). Measured, before groups, with N processes writing one key (5 runs each, lost
     races in total): 10 × 20 hits: 269-307 retrying lock-free, 57-66 locking after one
     lost race; 20 × 10: 350-563 against 71-93; 4 × 100 concurrent: 103-260 against
     41-56, in comparable times. Locking from the start loses no race but costs two more
     round trips: 390-490 µs per uncontended hit instead of 176-200 µs, and no faster
-    under contention.
+    under contention. A key this process wrote last costs one round trip, not two (see
+    ``_Known``): 103-128 µs per decision against 159-196 µs for a bare ``gets`` + ``cas``
+    (``benchmarks/bench_strategies.py``), and 8 × 500 concurrent hits on one key took
+    as long as before (0.23-0.30 s against 0.27-0.31 s, three runs each).
     """
 
     kind = "memcached"
@@ -583,10 +657,7 @@ class MemcachedStore(Store):
         self._max_retries = max_retries
         self._queues: dict[str, _Queue] = {}
         self._groups = Groups(self._run_one, self._run_many, self._predecessor_failed)
-        # The last log this process wrote at each key, by its bytes: decoding is a pure
-        # function of the bytes, and a busy key usually reads back what we just wrote,
-        # so a thousand-entry log is not parsed again (it was most of a decision).
-        self._logs: dict[bytes, tuple[DecodedLog, float]] = {}
+        self._known: dict[bytes, _Known] = {}  # what this process last wrote, by key
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
@@ -707,8 +778,15 @@ class MemcachedStore(Store):
         """Read once, compute each hit in turn, write the final state once.
 
         Each hit's outcome (a script that fails has its error as its outcome, and
-        changes nothing), or None when a write lost a race.
+        changes nothing), or None when a write lost a race. A single key this process
+        last wrote is not read at all (see ``_Known``), unless that turns out stale.
         """
+        if len(wire_keys) == 1:
+            known = self._known.get(wire_keys[0])
+            if known is not None and known.trusted:
+                outcomes = await self._attempt_known(script, wire_keys[0], known, arg_list)
+                if outcomes is not None:
+                    return outcomes
         found = await self._wire.send(b"gets %s\r\n" % b" ".join(wire_keys), _items)
         values: list[Any] = []
         # As many of each: Store.run checked (and strict=True costs ~0.2 µs).
@@ -720,12 +798,77 @@ class MemcachedStore(Store):
             raw, token = item
             if not token:
                 raise self._cas_disabled(f"run {script.name}")
-            if codec.kind is _LOG:
-                values.append(self._decoded_log(codec, name, key, raw))
+            known = self._known.get(key)
+            if known is not None and known.cas == token:
+                values.append(known.value)  # our own last write: no need to decode it
             else:
                 values.append(codec.decode(name, raw))
         read = list(values)
-        written: dict[int, tuple[Any, float | None]] = {}  # key index -> last write, its TTL
+        outcomes, written = self._compute(script, values, arg_list)
+        # Once one write has landed, a retry would apply it twice: we hold the plan lock
+        # (several keys written), so the rest are forced. Only a key expiring or evicted
+        # meanwhile, or a lock-free single-key plan on a shared key, can make them differ.
+        landed = False
+        for index in script.memcached_plan.writes:
+            if index not in written:
+                continue
+            value, ttl = written[index]
+            key = wire_keys[index]
+            item = found.get(key)
+            cas = None if item is None else item[1]
+            if value is DELETE:
+                if item is None:
+                    continue
+                done = await self._delete(key, None if landed else cas)
+                self._known.pop(key, None)
+            else:
+                known = self._known.get(key)
+                # Trusted again once a read shows our last write still in place.
+                trusted = known is None or known.trusted or known.cas == cas
+                done = await self._write(
+                    script.codecs[index], key, value, ttl, read[index], cas, landed, trusted
+                )
+            if not done:
+                return None
+            landed = True
+        return outcomes
+
+    async def _attempt_known(
+        self, script: Script, key: bytes, known: _Known, arg_list: Sequence[Sequence[float]]
+    ) -> list[Decision | ScriptError] | None:
+        """``_attempt`` from the state this process last wrote: one round trip.
+
+        The outcomes if the key is still as written; otherwise None, and the key is
+        read before its next hits.
+        """
+        outcomes, written = self._compute(script, [known.value], arg_list)
+        try:
+            if not written:  # the decisions stand if the key is still as known
+                done = await self._wire.send(b"mg %s c\r\n" % key, _cas_of, known.epoch)
+                done = done == known.cas
+            else:
+                value, ttl = written[0]
+                if value is DELETE:
+                    done = await self._delete(key, known.cas, known.epoch)
+                    self._known.pop(key, None)
+                else:
+                    done = await self._write(
+                        script.codecs[0], key, value, ttl, known.value, known.cas, False, True,
+                        newest=known.epoch,
+                    )  # fmt: skip
+        except _Untrusted:  # the connection is newer than what we know: read again
+            self._known.pop(key, None)
+            return None
+        if done:
+            return outcomes
+        self._known[key] = known._replace(trusted=False)  # someone else writes it too
+        return None
+
+    def _compute(
+        self, script: Script, values: list[Any], arg_list: Sequence[Sequence[float]]
+    ) -> tuple[list[Decision | ScriptError], dict[int, tuple[Any, float | None]]]:
+        """Each hit's outcome, in turn from ``values``, and each key's last write and TTL."""
+        written: dict[int, tuple[Any, float | None]] = {}
         outcomes: list[Decision | ScriptError] = []
         write_indexes = script.memcached_plan.writes
         for args in arg_list:
@@ -746,71 +889,65 @@ class MemcachedStore(Store):
                     written[index] = (value, writes[2 * index + 1])
                     values[index] = None if value is DELETE else value
             outcomes.append(script.decision(result))
-        # Once one write has landed, a retry would apply it twice: we hold the plan lock
-        # (several keys written), so the rest are forced. Only a key expiring or evicted
-        # meanwhile, or a lock-free single-key plan on a shared key, can make them differ.
-        landed = False
-        for index in write_indexes:
-            if index not in written:
-                continue
-            value, ttl = written[index]
-            key = wire_keys[index]
-            item = found.get(key)
-            cas = None if item is None else item[1]
-            if value is DELETE:
-                if item is None:
-                    continue
-                done = await self._delete(key, None if landed else cas)
-            else:
-                codec = script.codecs[index]
-                if codec.kind is _LOG:
-                    value = write_log(value, read[index])
-                    data = value[0].raw
-                else:
-                    data = codec.encode(value)
-                exptime = memcached_exptime(ttl, time.time())
-                done = await self._store(key, data, exptime, cas, force=landed)
-                if done and codec.kind is _LOG:
-                    self._remember_log(key, value)
-            if not done:
-                return None
-            landed = True
-        return outcomes
+        return outcomes, written
 
-    def _decoded_log(self, codec: KeyCodec, name: str, key: bytes, raw: bytes) -> Any:
-        known = self._logs.get(key)
-        if known is not None and known[0].raw == raw:
-            return known  # scripts copy a log before changing it: safe to share
-        return codec.decode(name, raw)
-
-    def _remember_log(self, key: bytes, value: tuple[DecodedLog, float]) -> None:
-        if len(self._logs) >= _LOGS_KEPT:
-            self._logs.clear()
-        self._logs[key] = value
+    async def _write(
+        self,
+        codec: KeyCodec,
+        key: bytes,
+        value: Any,
+        ttl: float | None,
+        read: Any,
+        cas: int | None,
+        force: bool,
+        trusted: bool,
+        newest: int | None = None,
+    ) -> bool:
+        """Store a script's ``value`` (read as ``read``, token ``cas``) and remember it."""
+        if codec.kind is _LOG:
+            value = write_log(value, read)
+            data = value[0].raw
+        else:
+            data = codec.encode(value)
+        exptime = memcached_exptime(ttl, time.time())
+        stored = await self._store(key, data, exptime, cas, force=force, newest=newest)
+        if stored is None:
+            return False
+        if stored:  # 0: the server keeps no CAS tokens (-C), so nothing can be known
+            if len(self._known) >= _KNOWN_KEPT:
+                self._known.clear()
+            self._known[key] = _Known(value, stored, self._wire.epoch, trusted)
+        return True
 
     async def _store(
-        self, key: bytes, data: bytes, exptime: int, cas: int | None, *, force: bool = False
-    ) -> bool:
-        """``set`` when forced, else ``cas`` with the token or ``add``; whether it stored."""
+        self,
+        key: bytes,
+        data: bytes,
+        exptime: int,
+        cas: int | None,
+        *,
+        force: bool = False,
+        newest: int | None = None,
+    ) -> int | None:
+        """Set when forced, else a CAS with the token or an add: the new token, or None
+        if not stored (``ms``, which unlike ``set``/``cas``/``add`` names the new token).
+        """
         if force:
-            request = b"set %s 0 %d %d\r\n%s\r\n" % (key, exptime, len(data), data)
+            mode = b""
         elif cas is None:
-            request = b"add %s 0 %d %d\r\n%s\r\n" % (key, exptime, len(data), data)
+            mode = b" ME"
         else:
-            request = b"cas %s 0 %d %d %d\r\n%s\r\n" % (key, exptime, len(data), cas, data)
-        reply = await self._wire.send(request, _line)
-        if reply == b"STORED":
-            if self._track_keys and (force or cas is None):
-                await self._register(key)
-            return True
-        if reply in (b"EXISTS", b"NOT_FOUND", b"NOT_STORED"):
-            return False
-        raise _ReplyError(reply)
+            mode = b" C%d" % cas
+        request = b"ms %s %d c T%d%s\r\n%s\r\n" % (key, len(data), exptime, mode, data)
+        stored = await self._wire.send(request, _stored, newest)
+        if stored is not None and self._track_keys and (force or cas is None):
+            await self._register(key)
+        return stored
 
-    async def _delete(self, key: bytes, cas: int | None) -> bool:
+    async def _delete(self, key: bytes, cas: int | None, newest: int | None = None) -> bool:
         """Delete ``key`` if its CAS token is still ``cas`` (any version when None)."""
         request = b"md %s\r\n" % key if cas is None else b"md %s C%d\r\n" % (key, cas)
-        reply = await self._wire.send(request, _line)
+        reply = await self._wire.send(request, _line, newest)
         if reply in (b"HD", b"NF", b"EX"):
             return reply == b"HD" or (reply == b"NF" and cas is None)
         raise _ReplyError(reply)
@@ -954,7 +1091,8 @@ class MemcachedStore(Store):
         """Add ``amount`` with ``mg`` + ``cas`` (``add`` if missing); None on a lost race."""
         found = await self._wire.send(b"mg %s v c t\r\n" % wire_key, _meta_item)
         if found is None:
-            return amount if await self._store(wire_key, b"%d" % amount, exptime, None) else None
+            stored = await self._store(wire_key, b"%d" % amount, exptime, None)
+            return None if stored is None else amount
         data, cas, ttl_left = found
         if cas == 0:
             raise self._cas_disabled(operation)
@@ -965,7 +1103,7 @@ class MemcachedStore(Store):
                 f"value at {name!r} is not an integer", store=self.kind, operation=operation
             ) from None
         stored = await self._store(wire_key, b"%d" % total, _exptime_left(ttl_left), cas)
-        return total if stored else None
+        return None if stored is None else total
 
     async def expire(self, key: str, ttl_ms: float) -> bool:
         exptime = memcached_exptime(max(1.0, ttl_ms), time.time())
@@ -1046,4 +1184,5 @@ class MemcachedStore(Store):
 
     async def close(self) -> None:
         await self._wire.close()
+        self._known.clear()
         await super().close()

@@ -325,6 +325,110 @@ async def test_clients_racing_on_one_key_retry_to_an_exact_count(
     assert int(after["cas_badval"]) > int(before["cas_badval"])  # races were lost, and retried
 
 
+# --- a key this process last wrote: decided without reading it -----------------------------
+
+
+async def round_trips(url: str, hits: Callable[[], Awaitable[object]]) -> int:
+    """The requests ``hits`` sent, counted by the server: reads (``gets``, ``mg``) and writes."""
+    before = await stats(url)
+    await hits()
+    after = await stats(url)
+    return sum(int(after[name]) - int(before[name]) for name in ("cmd_get", "cmd_set"))
+
+
+@pytest.mark.asyncio
+async def test_a_key_this_process_last_wrote_costs_one_round_trip_per_hit(
+    own_memcached: servers.LocalServer,
+) -> None:
+    clock = FakeClock()
+    memory = InMemoryStore(clock=clock)
+    args = (5.0, HOUR_MS, 1.0)
+    async with MemcachedStore(own_memcached.url, clock=clock) as store:
+
+        async def both() -> None:
+            assert exact(await store.run(token_bucket, ["k"], args)) == exact(
+                await memory.run(token_bucket, ["k"], args)
+            )
+
+        assert await round_trips(own_memcached.url, both) == 2  # read, then write
+        for _ in range(8):  # admitted ones write (ms C<token>), denied ones check (mg c)
+            clock.now += 100.0
+            assert await round_trips(own_memcached.url, both) == 1
+        assert await store.get("k") == await memory.get("k")
+
+
+@pytest.mark.asyncio
+async def test_a_key_someone_else_writes_is_read_again_until_our_write_is_seen_in_place(
+    own_memcached: servers.LocalServer,
+) -> None:
+    clock = FakeClock()
+    memory = InMemoryStore(clock=clock)
+    args = (1e6, HOUR_MS, 1.0)
+    async with (
+        MemcachedStore(own_memcached.url, clock=clock) as mine,
+        MemcachedStore(own_memcached.url, clock=clock) as other,  # as another process
+    ):
+
+        async def hit(store: MemcachedStore) -> None:
+            clock.now += 1.0
+            assert exact(await store.run(fixed_window, ["k"], args)) == exact(
+                await memory.run(fixed_window, ["k"], args)
+            )
+
+        url = own_memcached.url
+        assert await round_trips(url, lambda: hit(mine)) == 2  # first sight: read, write
+        assert await round_trips(url, lambda: hit(mine)) == 1  # as last written
+        assert await round_trips(url, lambda: hit(other)) == 2
+        assert await round_trips(url, lambda: hit(mine)) == 3  # stale: refused, read, write
+        assert await round_trips(url, lambda: hit(mine)) == 2  # read first: shared key
+        assert await round_trips(url, lambda: hit(mine)) == 1  # that read saw our write
+        await raw(url, b"delete %s\r\n" % memcached_key(mine.full_key("k")))
+        await memory.delete("k")
+        assert await round_trips(url, lambda: hit(mine)) == 3  # gone: refused, read, add
+        assert await mine.get("k") == await memory.get("k")
+
+
+@pytest.mark.asyncio
+async def test_a_denied_hit_on_a_key_deleted_behind_our_back_is_decided_afresh(
+    own_memcached: servers.LocalServer,
+) -> None:
+    args = (2.0, HOUR_MS, 1.0)
+    async with MemcachedStore(own_memcached.url, clock=FakeClock()) as store:
+        assert [(await store.run(fixed_window, ["k"], args)).allowed for _ in range(3)] == [
+            True,
+            True,
+            False,  # decided from what we wrote, confirmed by its token
+        ]
+        await raw(own_memcached.url, b"delete %s\r\n" % memcached_key(store.full_key("k")))
+        assert (await store.run(fixed_window, ["k"], args)).remaining == 1.0
+
+
+@pytest.mark.asyncio
+async def test_a_token_from_before_a_restart_is_never_trusted_after_it(
+    own_memcached: servers.LocalServer,
+) -> None:
+    """A restarted memcached numbers CAS tokens from 1 again: the token we last wrote
+    may then belong to another value of the key. Set up exactly that; the store must
+    decide from the value the server holds."""
+    args = (10.0, HOUR_MS, 1.0)
+    async with MemcachedStore(own_memcached.url, clock=FakeClock(), pool_size=1) as store:
+        await store.run(fixed_window, ["k"], args)
+        key = memcached_key(store.full_key("k"))
+        written = await store.get("k")
+        assert written is not None and written.endswith(b":1")
+        token = int((await raw(own_memcached.url, b"mg %s c\r\n" % key)).split(b" c")[1])
+        own_memcached.stop()
+        own_memcached.start()
+        for index in range(token - 1):  # fresh counter: 1, 2, ... up to token - 1
+            await raw(own_memcached.url, b"set filler%d 0 0 1\r\nx\r\n" % index)
+        count_five = written[: -len(b"1")] + b"5"
+        request = b"set %s 0 0 %d\r\n%s\r\n" % (key, len(count_five), count_five)
+        assert await raw(own_memcached.url, request) == b"STORED\r\n"
+        assert await raw(own_memcached.url, b"mg %s c\r\n" % key) == b"HD c%d\r\n" % token
+        decision = await store.run(fixed_window, ["k"], args)
+    assert decision.remaining == 4.0  # the sixth hit of the window, not the second
+
+
 # --- one process's hits on one key: run in groups ---------------------------------------------
 
 
@@ -342,8 +446,10 @@ async def test_hits_that_queue_on_a_key_run_as_a_group_each_with_its_own_decisio
     assert [d.allowed for d in decisions] == [True] * 10 + [False] * 40
     assert [d.remaining for d in decisions[:10]] == [9.0 - i for i in range(10)]
     assert {d.wait_ms for d in decisions[10:]} == {HOUR_MS / 10}
-    # The first hit went alone, the 49 that queued behind it together: two reads, not 50.
-    assert int(after["cmd_get"]) - int(before["cmd_get"]) == 2
+    # The first hit went alone (a read, a write), the 49 that queued behind it together,
+    # from the state the first one wrote (a write): three round trips, not 100.
+    assert int(after["cmd_get"]) - int(before["cmd_get"]) == 1
+    assert int(after["cmd_set"]) - int(before["cmd_set"]) == 2
     memory = InMemoryStore(clock=FakeClock())
     for _ in range(50):
         await memory.run(token_bucket, ["k"], (10.0, HOUR_MS, 1.0))
@@ -614,7 +720,7 @@ class HoldingProxy:
 
         async def requests() -> None:
             while data := await client_in.read(65536):
-                if self.hold_next_write and data.startswith((b"cas ", b"add ")):
+                if self.hold_next_write and data.startswith((b"ms ", b"cas ", b"add ")):
                     self.hold_next_write = False
                     held.set()
                 server_out.write(data)
@@ -647,7 +753,7 @@ async def test_a_reply_that_comes_too_late_never_answers_another_call(memcached_
             await store.run(fixed_window, ["k"], args)  # its write landed; its reply is held
         proxy.release.set()
         # Had the connection gone back to the pool, this call would read the held
-        # "STORED" as its own reply. The server counted the timed-out hit.
+        # reply as its own. The server counted the timed-out hit.
         assert (await store.run(fixed_window, ["k"], args)).remaining == 7
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import traceback
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -75,6 +76,8 @@ class Script:
             self.memory_binder = scope["_rs_bind"]
         self.lua_sha = hashlib.sha1(self.lua_source.encode()).hexdigest()
         self._empty_metadata = not ir.metadata_names
+        # A Lua reply: allowed (1 or 0), wait_ms, remaining, reset_ms, the metadata.
+        self._lua_reply = struct.Struct(f"<{4 + len(ir.metadata_names)}d")
 
     def __repr__(self) -> str:
         keys = ", ".join(k.name for k in self.keys)
@@ -117,16 +120,16 @@ class Script:
         return tuple.__new__(Decision, result[:5])
 
     def decision_from_reply(self, reply: bytes) -> Decision:
-        """The ``Decision`` of a Lua reply: one string of ``%.17g`` numbers and spaces."""
-        fields = reply.split(b" ")
+        """The ``Decision`` of a Lua reply: its numbers as little-endian doubles."""
+        allowed, wait_ms, remaining, reset_ms, *metadata = self._lua_reply.unpack(reply)
         if self._empty_metadata:
-            return Decision(fields[0] == b"1", float(fields[1]), float(fields[2]), float(fields[3]))
+            return Decision(allowed == 1.0, wait_ms, remaining, reset_ms)
         return Decision(
-            fields[0] == b"1",
-            float(fields[1]),
-            float(fields[2]),
-            float(fields[3]),
-            dict(zip(self.metadata_names, map(float, fields[4:]), strict=True)),
+            allowed == 1.0,
+            wait_ms,
+            remaining,
+            reset_ms,
+            dict(zip(self.metadata_names, metadata, strict=True)),
         )
 
     def group_outcomes(

@@ -213,6 +213,19 @@ def test_window_index_is_bit_identical(t: float, p: float) -> None:
     run_everywhere(windows, [(0.0, "x", (t, p))])
 
 
+@script
+def signed_zeros(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    if a > 0:
+        return allow(remaining=-0.0, reset_ms=0.0, negative=-0.0, positive=0.0, given=a * 0.0)
+    return allow(remaining=0.0, reset_ms=-0.0, negative=-0.0, positive=0.0, given=a * 0.0)
+
+
+@pytest.mark.parametrize("a", [1.0, -1.0])
+def test_constant_zeros_keep_their_sign_in_every_reply(a: float) -> None:
+    """Lua 5.1 folds a literal ``-0`` into the chunk's constant ``0``; a reply must not."""
+    run_everywhere(signed_zeros, [(0.0, "x", (a,))])
+
+
 class Pair(Record):
     first: float
     second: float

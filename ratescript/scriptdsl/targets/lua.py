@@ -3,9 +3,10 @@
 ``KEYS[i]`` are the declared keys in order; ``ARGV[1]`` is the caller's clock in
 ms (empty: use Redis ``TIME``) and ``ARGV[2..]`` the numeric parameters, sent as
 ``%.17g`` strings. The reply is one string, because Redis truncates a Lua number
-reply to an integer and redis-py parses an array slowly: ``"allowed wait_ms
-remaining reset_ms metadata..."`` separated by spaces, every number printed with
-``%.17g`` (Lua's ``tostring`` prints only 14 digits). Helpers are emitted only
+reply to an integer and redis-py parses an array slowly: allowed (1 or 0),
+wait_ms, remaining, reset_ms and the metadata as little-endian doubles
+(``struct.pack``), exact with no printing (Lua's ``tostring`` prints only 14 digits,
+and a ``%.17g`` costs Redis more than a ``GET``). Helpers are emitted only
 when used, as locals bound before any author variable, so an author's ``string``
 or ``end`` can never shadow them (the latter is renamed: Lua keywords are not Lua
 names).
@@ -24,6 +25,7 @@ group form (``generate_lua_batch``) runs the same function once per hit.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import cast
 
@@ -174,6 +176,9 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "_rs_undo": ("local _rs_undo, _rs_seen = {}, {}", ()),
     "_rs_unpack": ("local _rs_unpack = struct.unpack", ()),
     "_rs_pack": ("local _rs_pack = struct.pack", ()),
+    # -0.0 made at run time: Lua 5.1 files a literal `-0` under the chunk's constant 0
+    # when it has one (a table key, and -0 == 0), so the sign would be lost.
+    "_rs_negzero": ("local _rs_negzero = -tonumber('0')", ()),
     "_rs_dirty": ("local _rs_dirty = {}", ()),
     "_rs_get_log": (
         "local function _rs_get_log(i)\n"
@@ -612,6 +617,8 @@ class LuaBody(Generator):
     # --- expressions -----------------------------------------------------------------
 
     def expr_Const(self, node: n.Const) -> str:
+        if node.value == 0 and math.copysign(1.0, node.value) < 0:
+            return self.use("_rs_negzero")
         text = "%.17g" % node.value  # noqa: UP031 -- the exact C printf format, as in Lua
         return text if node.value >= 0 and text[0] != "-" else f"({text})"
 
@@ -654,6 +661,8 @@ class LuaBody(Generator):
         return f"({value})" if _nonzero(node.right) else _checked(right, value)
 
     def expr_Unary(self, node: n.Unary) -> str:
+        if node.op == "-" and isinstance(node.operand, n.Const):  # folded here, not by Lua
+            return self.expr_Const(n.Const(-node.operand.value, line=node.line))
         operand = self.expr(node.operand)
         # "- -x" would open a Lua comment: always parenthesise the operand.
         return f"(-({operand}))" if node.op == "-" else f"(not {operand})"
@@ -733,21 +742,13 @@ class LuaBody(Generator):
 
     def stmt_Return(self, node: n.Return) -> None:
         # One string, not an array: redis-py's parser reads an array element by element,
-        # which costs more than all the rest of a decision on the client.
+        # which costs more than all the rest of a decision on the client. Packed
+        # doubles, not printed ones: exact by construction, and a `%.17g` costs Redis
+        # ~1.7 µs, a quarter of a token bucket's time on the server.
         values = [node.wait_ms, node.remaining, node.reset_ms, *node.metadata]
-        pattern = ["1" if node.allowed else "0"]
-        printed = []
-        for value in values:
-            if isinstance(value, n.Const):  # printed now, by C's printf as in Lua
-                pattern.append("%.17g" % value.value)  # noqa: UP031
-            else:
-                pattern.append("%.17g")
-                printed.append(self.expr(value))
-        text = " ".join(pattern)
-        if printed:
-            self.out.line(f"return {self.use('_rs_fmt')}('{text}', {', '.join(printed)})")
-        else:
-            self.out.line(f"return '{text}'")
+        packed = ["1" if node.allowed else "0", *map(self.expr, values)]
+        layout = "<" + "d" * len(packed)
+        self.out.line(f"return {self.use('_rs_pack')}('{layout}', {', '.join(packed)})")
 
     def corrupt(self, slot: int, expected: str) -> str:
         """The error of a value that is not what the key holds (parsed by ``lua_error``)."""

@@ -6,6 +6,7 @@ local _rs_floor = math.floor
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
+local _rs_pack = struct.pack
 local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
@@ -38,9 +39,9 @@ if ((used + cost) <= limit) then
     end
     redis.call('SET', KEYS[1], _rs_fmt('%.17g:%.17g', _v0, _v1), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil((reset + 1))))))
   end
-  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), reset)
+  return _rs_pack('<dddd', 1, 0, ((limit - used) - cost), reset)
 end
 if (cost > limit) then
-  return _rs_fmt('0 0 %.17g %.17g', (limit - used), reset)
+  return _rs_pack('<dddd', 0, 0, (limit - used), reset)
 end
-return _rs_fmt('0 %.17g %.17g %.17g', reset, (limit - used), reset)
+return _rs_pack('<dddd', 0, reset, (limit - used), reset)

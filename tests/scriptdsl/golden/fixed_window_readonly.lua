@@ -1,8 +1,8 @@
 -- ratescript script `fixed_window_readonly` from ratescript.builtin_scripts, line 49
 -- generated code: do not edit
-local _rs_fmt = string.format
 local _rs_match = string.match
 local _rs_floor = math.floor
+local _rs_pack = struct.pack
 local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
@@ -28,9 +28,9 @@ end
 used = ((w__start == start) and w__count or 0)
 reset = ((start + period_ms) - now)
 if ((used + cost) <= limit) then
-  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), reset)
+  return _rs_pack('<dddd', 1, 0, ((limit - used) - cost), reset)
 end
 if (cost > limit) then
-  return _rs_fmt('0 0 %.17g %.17g', (limit - used), reset)
+  return _rs_pack('<dddd', 0, 0, (limit - used), reset)
 end
-return _rs_fmt('0 %.17g %.17g %.17g', reset, (limit - used), reset)
+return _rs_pack('<dddd', 0, reset, (limit - used), reset)

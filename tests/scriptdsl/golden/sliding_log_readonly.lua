@@ -1,8 +1,8 @@
 -- ratescript script `sliding_log_readonly` from ratescript.builtin_scripts, line 69
 -- generated code: do not edit
-local _rs_fmt = string.format
 local _rs_floor = math.floor
 local _rs_unpack = struct.unpack
+local _rs_pack = struct.pack
 local function _rs_get_log(i)
   local key = KEYS[i]
   local size = redis.call('STRLEN', key)
@@ -82,11 +82,11 @@ entries = _rs_get_log(1)
 _rs_log_trim(entries, (now - period_ms))
 used = entries.s
 if (cost > limit) then
-  return _rs_fmt('0 0 %.17g 0', (limit - used))
+  return _rs_pack('<dddd', 0, 0, (limit - used), 0)
 end
 if ((used + cost) <= limit) then
   _rs_log_append(entries, now, cost, 82)
-  return _rs_fmt('1 0 %.17g %.17g', ((limit - used) - cost), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
+  return _rs_pack('<dddd', 1, 0, ((limit - used) - cost), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
 end
 need = ((used + cost) - limit)
 freed = 0
@@ -99,4 +99,4 @@ for _i1 = entries.h, entries.n do
     break
   end
 end
-return _rs_fmt('0 %.17g %.17g %.17g', wait, (limit - used), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))
+return _rs_pack('<dddd', 0, wait, (limit - used), (((entries.n >= entries.h and (_rs_log_at(entries, entries.h)) or now) + period_ms) - now))

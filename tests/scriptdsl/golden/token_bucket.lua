@@ -5,6 +5,7 @@ local _rs_match = string.match
 local _rs_ceil = math.ceil
 local _rs_min = math.min
 local _rs_max = math.max
+local _rs_pack = struct.pack
 local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
@@ -30,7 +31,7 @@ end
 elapsed = _rs_max(0, (now - b__stamp))
 tokens = _rs_min(capacity, (b__tokens + (elapsed * rate)))
 if (cost > capacity) then
-  return _rs_fmt('0 0 %.17g 0 1', tokens)
+  return _rs_pack('<ddddd', 0, 0, tokens, 0, 1)
 end
 if (tokens >= cost) then
   left = (tokens - cost)
@@ -41,7 +42,7 @@ if (tokens >= cost) then
     end
     redis.call('SET', KEYS[1], _rs_fmt('%.17g:%.17g', _v0, _v1), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(315360000000, _rs_ceil(((rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')) + 1))))))
   end
-  return _rs_fmt('1 0 %.17g %.17g 0', left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')))
+  return _rs_pack('<ddddd', 1, 0, left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')), 0)
 end
 wait = (rate ~= 0 and (cost - tokens) / rate or error('ratescript: division by zero'))
-return _rs_fmt('0 %.17g %.17g %.17g 0', wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')))
+return _rs_pack('<ddddd', 0, wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')), 0)

@@ -1,9 +1,9 @@
 -- ratescript script `token_bucket_readonly` from ratescript.builtin_scripts, line 25
 -- generated code: do not edit
-local _rs_fmt = string.format
 local _rs_match = string.match
 local _rs_min = math.min
 local _rs_max = math.max
+local _rs_pack = struct.pack
 local _now = tonumber(ARGV[1])
 if not _now then
   local t = redis.call('TIME')
@@ -29,11 +29,11 @@ end
 elapsed = _rs_max(0, (now - b__stamp))
 tokens = _rs_min(capacity, (b__tokens + (elapsed * rate)))
 if (cost > capacity) then
-  return _rs_fmt('0 0 %.17g 0 1', tokens)
+  return _rs_pack('<ddddd', 0, 0, tokens, 0, 1)
 end
 if (tokens >= cost) then
   left = (tokens - cost)
-  return _rs_fmt('1 0 %.17g %.17g 0', left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')))
+  return _rs_pack('<ddddd', 1, 0, left, (rate ~= 0 and (capacity - left) / rate or error('ratescript: division by zero')), 0)
 end
 wait = (rate ~= 0 and (cost - tokens) / rate or error('ratescript: division by zero'))
-return _rs_fmt('0 %.17g %.17g %.17g 0', wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')))
+return _rs_pack('<ddddd', 0, wait, tokens, (rate ~= 0 and (capacity - tokens) / rate or error('ratescript: division by zero')), 0)

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ranged_logs import by_range
 
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.conformance.executors import (
@@ -106,7 +107,11 @@ def limiter_runs(draw: st.DrawFn) -> list[tuple[float, str, Sequence[float]]]:
     return limiter_steps(draw)
 
 
-@pytest.mark.parametrize("limiter", [token_bucket, fixed_window, sliding_log], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "limiter",
+    [token_bucket, fixed_window, sliding_log, by_range(sliding_log)],
+    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=limiter_runs())
 def test_builtin_scripts_agree_on_every_target(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ranged_logs import by_range
 
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.conformance.executors import LuaExecutor
@@ -69,7 +70,11 @@ def limiter_hits(draw: st.DrawFn) -> tuple[list[Hit], int]:
     return hits, alone
 
 
-@pytest.mark.parametrize("limiter", [token_bucket, fixed_window, sliding_log], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "limiter",
+    [token_bucket, fixed_window, sliding_log, by_range(sliding_log)],
+    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=limiter_hits())
 def test_a_group_decides_and_stores_as_its_hits_one_by_one(
@@ -83,10 +88,15 @@ def test_a_group_decides_and_stores_as_its_hits_one_by_one(
     assert grouped.emulator.get("k") == single.emulator.get("k")
 
 
+COMPOSED = compose_all(token_bucket, sliding_log)
+
+
+@pytest.mark.parametrize("composed", [COMPOSED, by_range(COMPOSED)], ids=["whole", "by_range"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=limiter_hits())
-def test_a_group_of_a_composed_script_over_several_keys(drawn: tuple[list[Hit], int]) -> None:
-    composed = compose_all(token_bucket, sliding_log)
+def test_a_group_of_a_composed_script_over_several_keys(
+    composed: Script, drawn: tuple[list[Hit], int]
+) -> None:
     hits = [(now, (*args, *args)) for now, args in drawn[0]]
     keys = ["{t}:a", "{t}:b"]
     expected, single = one_by_one(composed, keys, hits)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 import pytest
 import pytest_asyncio
 import servers
+from ranged_logs import by_range
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -155,8 +156,9 @@ def hit_sequence(
         (token_bucket, (5.0, HOUR_MS)),
         (fixed_window, (5.0, HOUR_MS)),
         (sliding_log, (5.0, HOUR_MS)),
+        (by_range(sliding_log), (5.0, HOUR_MS)),
     ],
-    ids=["token_bucket", "fixed_window", "sliding_log"],
+    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
 )
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_builtin_scripts_decide_exactly_like_the_in_memory_store(
@@ -256,7 +258,11 @@ async def test_noscript_after_script_flush_is_recovered_in_one_extra_call(
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("compiled", [token_bucket, sliding_log], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "compiled",
+    [token_bucket, sliding_log, by_range(sliding_log)],
+    ids=["token_bucket", "sliding_log", "sliding_log_by_range"],
+)
 async def test_hits_that_queue_on_a_key_run_as_a_group_each_with_its_own_decision(
     own_redis: servers.LocalServer, compiled: Script
 ) -> None:

@@ -160,12 +160,15 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
     # A log is a table read lazily from its stored bytes (see codec): a 20-byte header
-    # (magic, total, dropped count), then entry j's two doubles at byte 16j+4. A script
-    # reads only the entries it needs (8 at a time, GETRANGE) and writes only what
-    # changed: SETRANGE of the header and of a merged entry, APPEND of new ones, so a
-    # thousand-entry log costs a handful of small commands, not two 16 kB copies.
-    # Dropped entries stay in front, counted, until they outnumber the live ones (and
-    # 32); then the log is written compact with SET and renumbered (`shift`). Before any
+    # (magic, total, dropped count), then entry j's two doubles at byte 16j+4. A log of
+    # less than `_rs_whole_log` bytes comes whole in the first GETRANGE and goes back whole,
+    # compact, in one SET: each call from Lua into Redis costs a few µs, more than
+    # moving that many bytes. Of a longer log a script reads only the entries it needs
+    # (8 at a time, GETRANGE) and writes only what changed: SETRANGE of the header and
+    # of a merged entry, APPEND of new ones, so a log of any length costs a handful of
+    # small commands. Dropped entries stay in front, counted, until they outnumber the
+    # live ones (and 32); then the log is written compact with SET and renumbered
+    # (`shift`). Before any
     # other write to a key, the logs read from it take their live entries (`_rs_log_own`),
     # and `_rs_dirty` keeps a second write from working in place on moved bytes.
     # A failing `redis.call` or `error` aborts a script without undoing its writes, so
@@ -180,12 +183,15 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # when it has one (a table key, and -0 == 0), so the sign would be lost.
     "_rs_negzero": ("local _rs_negzero = -tonumber('0')", ()),
     "_rs_dirty": ("local _rs_dirty = {}", ()),
+    "_rs_whole_log": ("local _rs_whole_log = 32768", ()),  # 2,046 entries
     "_rs_get_log": (
         "local function _rs_get_log(i)\n"
         "  local key = KEYS[i]\n"
-        "  local size = redis.call('STRLEN', key)\n"
+        "  local raw = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)\n"
+        "  local size = #raw\n"
         "  local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}\n"
         "  log.t, log.a = {}, {}\n"
+        "  if size < _rs_whole_log then log.raw = raw else size = redis.call('STRLEN', key) end\n"
         "  if size == 0 then\n"
         "    if redis.call('EXISTS', key) == 1 then\n"
         f"      {_CORRUPT_LOG}\n"
@@ -194,9 +200,8 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  end\n"
         "  local count, total, dropped = (size - 20) / 16\n"
         "  if size >= 20 and count == _rs_floor(count) then\n"
-        "    local head = redis.call('GETRANGE', key, 0, 19)\n"
-        f"    if string.sub(head, 1, 4) == '{_LOG_MAGIC}' then\n"
-        "      total, dropped = _rs_unpack('<dd', head, 5)\n"
+        f"    if string.sub(raw, 1, 4) == '{_LOG_MAGIC}' then\n"
+        "      total, dropped = _rs_unpack('<dd', raw, 5)\n"
         "    end\n"
         "  end\n"
         "  if not (dropped and dropped >= 0 and dropped <= count\n"
@@ -206,15 +211,20 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  log.stored, log.clean, log.h, log.n, log.s = count, count, dropped + 1, count, total\n"
         "  return log\n"
         "end",
-        ("_rs_unpack", "_rs_floor"),
+        ("_rs_unpack", "_rs_floor", "_rs_whole_log"),
     ),
-    # Entries j..last (all stored, unchanged) into the log's tables, in one GETRANGE.
+    # Entries j..last (all stored, unchanged) into the log's tables: from the bytes in
+    # hand, or in one GETRANGE.
     "_rs_log_fetch": (
         "local function _rs_log_fetch(log, j, last)\n"
         "  local at = 16 * (j - log.shift)\n"
-        "  local raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)\n"
+        "  local raw, from = log.raw, at + 5\n"
+        "  if not raw then\n"
+        "    raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)\n"
+        "    from = 1\n"
+        "  end\n"
         "  local t, a = log.t, log.a\n"
-        "  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, 16 * (k - j) + 1) end\n"
+        "  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, from + 16 * (k - j)) end\n"
         "end",
         ("_rs_unpack",),
     ),
@@ -290,7 +300,7 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  local key = KEYS[i]\n"
         "  local dropped, live = log.h - 1, log.n - log.h + 1\n"
         "  if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]\n"
-        "      and (dropped <= 32 or dropped <= live) then\n"
+        "      and not log.raw and (dropped <= 32 or dropped <= live) then\n"
         "    local parts, k = {}, 0\n"
         "    for j = log.clean + 1, log.n do\n"
         "      local entry = _rs_pack('<dd', log.t[j], log.a[j])\n"
@@ -305,20 +315,24 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "    redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))\n"
         "    if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end\n"
         "  else\n"
-        f"    local parts, first = {{'{_LOG_MAGIC}' .. _rs_pack('<dd', log.s, 0)}}, log.h\n"
+        "    local kept, added, first = '', {}, log.h\n"
         "    if log.h <= log.clean then\n"
         "      local at = 16 * (log.h - log.shift)\n"
         "      local last = at + 16 * (log.clean - log.h) + 19\n"
-        "      parts[2] = redis.call('GETRANGE', KEYS[log.slot], at + 4, last)\n"
+        "      kept = log.raw and string.sub(log.raw, at + 5, last + 1)\n"
+        "        or redis.call('GETRANGE', KEYS[log.slot], at + 4, last)\n"
         "      first = log.clean + 1\n"
         "    end\n"
-        "    for j = first, log.n do parts[#parts + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end\n"
+        "    for j = first, log.n do added[#added + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end\n"
+        "    -- One `..` of three copies the kept entries once; table.concat, twice.\n"
+        f"    local value = '{_LOG_MAGIC}' .. _rs_pack('<dd', log.s, 0) .. kept\n"
+        "      .. table.concat(added)\n"
         "    if ttl then\n"
-        "      redis.call('SET', key, table.concat(parts), 'PX', ttl)\n"
+        "      redis.call('SET', key, value, 'PX', ttl)\n"
         "    else\n"
-        "      redis.call('SET', key, table.concat(parts))\n"
+        "      redis.call('SET', key, value)\n"
         "    end\n"
-        "    if log.slot == i then log.shift = log.shift + log.h - 1 end\n"
+        "    if log.slot == i then log.shift, log.raw = log.shift + log.h - 1, nil end\n"
         "  end\n"
         "  _rs_dirty[i] = true\n"
         "end",

@@ -8,11 +8,14 @@ local _rs_max = math.max
 local _rs_unpack = struct.unpack
 local _rs_pack = struct.pack
 local _rs_dirty = {}
+local _rs_whole_log = 32768
 local function _rs_get_log(i)
   local key = KEYS[i]
-  local size = redis.call('STRLEN', key)
+  local raw = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)
+  local size = #raw
   local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}
   log.t, log.a = {}, {}
+  if size < _rs_whole_log then log.raw = raw else size = redis.call('STRLEN', key) end
   if size == 0 then
     if redis.call('EXISTS', key) == 1 then
       error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
@@ -21,9 +24,8 @@ local function _rs_get_log(i)
   end
   local count, total, dropped = (size - 20) / 16
   if size >= 20 and count == _rs_floor(count) then
-    local head = redis.call('GETRANGE', key, 0, 19)
-    if string.sub(head, 1, 4) == 'RSL1' then
-      total, dropped = _rs_unpack('<dd', head, 5)
+    if string.sub(raw, 1, 4) == 'RSL1' then
+      total, dropped = _rs_unpack('<dd', raw, 5)
     end
   end
   if not (dropped and dropped >= 0 and dropped <= count
@@ -35,9 +37,13 @@ local function _rs_get_log(i)
 end
 local function _rs_log_fetch(log, j, last)
   local at = 16 * (j - log.shift)
-  local raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)
+  local raw, from = log.raw, at + 5
+  if not raw then
+    raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)
+    from = 1
+  end
   local t, a = log.t, log.a
-  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, 16 * (k - j) + 1) end
+  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, from + 16 * (k - j)) end
 end
 local function _rs_log_at(log, j)
   if log.t[j] == nil then
@@ -77,7 +83,7 @@ local function _rs_set_log(log, i, ttl)
   local key = KEYS[i]
   local dropped, live = log.h - 1, log.n - log.h + 1
   if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]
-      and (dropped <= 32 or dropped <= live) then
+      and not log.raw and (dropped <= 32 or dropped <= live) then
     local parts, k = {}, 0
     for j = log.clean + 1, log.n do
       local entry = _rs_pack('<dd', log.t[j], log.a[j])
@@ -92,20 +98,24 @@ local function _rs_set_log(log, i, ttl)
     redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))
     if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
   else
-    local parts, first = {'RSL1' .. _rs_pack('<dd', log.s, 0)}, log.h
+    local kept, added, first = '', {}, log.h
     if log.h <= log.clean then
       local at = 16 * (log.h - log.shift)
       local last = at + 16 * (log.clean - log.h) + 19
-      parts[2] = redis.call('GETRANGE', KEYS[log.slot], at + 4, last)
+      kept = log.raw and string.sub(log.raw, at + 5, last + 1)
+        or redis.call('GETRANGE', KEYS[log.slot], at + 4, last)
       first = log.clean + 1
     end
-    for j = first, log.n do parts[#parts + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end
+    for j = first, log.n do added[#added + 1] = _rs_pack('<dd', log.t[j], log.a[j]) end
+    -- One `..` of three copies the kept entries once; table.concat, twice.
+    local value = 'RSL1' .. _rs_pack('<dd', log.s, 0) .. kept
+      .. table.concat(added)
     if ttl then
-      redis.call('SET', key, table.concat(parts), 'PX', ttl)
+      redis.call('SET', key, value, 'PX', ttl)
     else
-      redis.call('SET', key, table.concat(parts))
+      redis.call('SET', key, value)
     end
-    if log.slot == i then log.shift = log.shift + log.h - 1 end
+    if log.slot == i then log.shift, log.raw = log.shift + log.h - 1, nil end
   end
   _rs_dirty[i] = true
 end

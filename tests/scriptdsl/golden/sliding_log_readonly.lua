@@ -3,11 +3,14 @@
 local _rs_floor = math.floor
 local _rs_unpack = struct.unpack
 local _rs_pack = struct.pack
+local _rs_whole_log = 32768
 local function _rs_get_log(i)
   local key = KEYS[i]
-  local size = redis.call('STRLEN', key)
+  local raw = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)
+  local size = #raw
   local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}
   log.t, log.a = {}, {}
+  if size < _rs_whole_log then log.raw = raw else size = redis.call('STRLEN', key) end
   if size == 0 then
     if redis.call('EXISTS', key) == 1 then
       error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
@@ -16,9 +19,8 @@ local function _rs_get_log(i)
   end
   local count, total, dropped = (size - 20) / 16
   if size >= 20 and count == _rs_floor(count) then
-    local head = redis.call('GETRANGE', key, 0, 19)
-    if string.sub(head, 1, 4) == 'RSL1' then
-      total, dropped = _rs_unpack('<dd', head, 5)
+    if string.sub(raw, 1, 4) == 'RSL1' then
+      total, dropped = _rs_unpack('<dd', raw, 5)
     end
   end
   if not (dropped and dropped >= 0 and dropped <= count
@@ -30,9 +32,13 @@ local function _rs_get_log(i)
 end
 local function _rs_log_fetch(log, j, last)
   local at = 16 * (j - log.shift)
-  local raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)
+  local raw, from = log.raw, at + 5
+  if not raw then
+    raw = redis.call('GETRANGE', KEYS[log.slot], at + 4, at + 16 * (last - j) + 19)
+    from = 1
+  end
   local t, a = log.t, log.a
-  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, 16 * (k - j) + 1) end
+  for k = j, last do t[k], a[k] = _rs_unpack('<dd', raw, from + 16 * (k - j)) end
 end
 local function _rs_log_at(log, j)
   if log.t[j] == nil then

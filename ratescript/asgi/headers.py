@@ -10,6 +10,7 @@ the one with the fewest hits remaining, which is the one a client will meet firs
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -35,10 +36,21 @@ def check_style(style: object) -> HeaderStyle | None:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _sf_string(name: str) -> str:
-    """``name`` as an RFC 8941 string: printable ASCII, quotes and backslashes escaped."""
+    """``name`` as an RFC 8941 string: printable ASCII, quotes and backslashes escaped.
+
+    Cached, like ``_policy``: names are a throttle's ``uid``, a handful per app, and
+    headers on every response would otherwise escape them on every request.
+    """
     printable = "".join(c if " " <= c <= "~" else "?" for c in name)
     return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.lru_cache(maxsize=1024)
+def _policy(name: str, rate: Rate) -> str:
+    """One member of ``RateLimit-Policy``: it depends on the limit only."""
+    return f"{_sf_string(name)};q={rate.limit};w={max(1, _seconds(rate.expire))}"
 
 
 def _seconds(ms: float) -> int:
@@ -58,10 +70,7 @@ def limit_headers(
         return {}
     headers: dict[str, str] = {}
     if style in ("ietf", "all"):
-        headers["RateLimit-Policy"] = ", ".join(
-            f"{_sf_string(name)};q={rate.limit};w={max(1, _seconds(rate.expire))}"
-            for name, rate, _ in limits
-        )
+        headers["RateLimit-Policy"] = ", ".join(_policy(name, rate) for name, rate, _ in limits)
         headers["RateLimit"] = ", ".join(
             f"{_sf_string(name)};r={_remaining(decision)};t={_seconds(decision.reset_ms)}"
             for name, _, decision in limits

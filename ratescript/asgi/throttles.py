@@ -36,7 +36,7 @@ from ratescript.asgi.enforce import (
     enforce,
     on_failure,
 )
-from ratescript.asgi.headers import HeaderStyle, check_style
+from ratescript.asgi.headers import HeaderStyle, check_style, limit_headers
 from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
 from ratescript.asgi.types import (
     Context,
@@ -291,10 +291,16 @@ class Throttle:
             charged = self._prepared_charge(store, key)
             outcome = await on_failure(exc, connection, store, [charged])
             return await act(connection, [(store, [charged], outcome)], None, response)
-        if decision.allowed and self.rate_limit_headers is None:
+        if decision.allowed:  # what `act` does for one admitted throttle, without the loop
             if THROTTLED_FLAG in scope:
                 scope[THROTTLED_FLAG] = False
-            return {}
+            if self.rate_limit_headers is None:
+                return {}
+            assert self._rate is not None  # prepared: a fixed rate
+            headers = limit_headers(self.rate_limit_headers, [(self.uid, self._rate, decision)])
+            if response is not None:
+                response.headers.update(headers)
+            return headers
         charged = self._prepared_charge(store, key)
         return await act(connection, [(store, [charged], [decision])], None, response)
 

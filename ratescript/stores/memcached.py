@@ -941,7 +941,9 @@ class MemcachedStore(Store):
         request = b"ms %s %d c T%d%s\r\n%s\r\n" % (key, len(data), exptime, mode, data)
         stored = await self._wire.send(request, _stored, newest)
         if stored is not None and self._track_keys and (force or cas is None):
+            epoch = self._wire.epoch
             await self._register(key)
+            self._wire.epoch = epoch  # the write's connection, which _Known relies on
         return stored
 
     async def _delete(self, key: bytes, cas: int | None, newest: int | None = None) -> bool:

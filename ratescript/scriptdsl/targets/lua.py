@@ -161,16 +161,16 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     # A log is a table read lazily from its stored bytes (see codec): a 20-byte header
     # (magic, total, dropped count), then entry j's two doubles at byte 16j+4. A log of
-    # less than `_rs_whole_log` bytes comes whole in the first GETRANGE and goes back whole,
-    # compact, in one SET: each call from Lua into Redis costs a few µs, more than
-    # moving that many bytes. Of a longer log a script reads only the entries it needs
-    # (8 at a time, GETRANGE) and writes only what changed: SETRANGE of the header and
-    # of a merged entry, APPEND of new ones, so a log of any length costs a handful of
-    # small commands. Dropped entries stay in front, counted, until they outnumber the
-    # live ones (and 32); then the log is written compact with SET and renumbered
-    # (`shift`). Before any
-    # other write to a key, the logs read from it take their live entries (`_rs_log_own`),
-    # and `_rs_dirty` keeps a second write from working in place on moved bytes.
+    # less than `_rs_whole_log` bytes comes whole in the first GETRANGE and goes back
+    # whole, compact, in one SET: each call from Lua into Redis costs a few µs, more
+    # than moving that many bytes. Of a longer log a script reads only the entries it
+    # needs (8 at a time, GETRANGE) and writes only what changed: SETRANGE of the header
+    # and of a merged entry, APPEND of new ones, so a log of any length costs a handful
+    # of small commands. Dropped entries stay in front, counted, until they outnumber
+    # the live ones (and 32); then the log is written compact with SET and renumbered
+    # (`shift`). Before any other write to a key, the logs read from it take their live
+    # entries (`_rs_log_own`), and `_rs_dirty` keeps a second write from working in
+    # place on moved bytes.
     # A failing `redis.call` or `error` aborts a script without undoing its writes, so
     # a script that writes runs as `_rs_hit` under pcall: before its first write to a
     # key, the key's bytes (as read, when it was) and TTL are saved in `_rs_undo`; if it

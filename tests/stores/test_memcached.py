@@ -627,9 +627,10 @@ async def test_a_call_cancelled_from_outside_stays_cancelled(silent_port: int) -
     await store.close()
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 cannot count cancellations")
 @pytest.mark.asyncio
 async def test_a_cancellation_that_meets_the_deadline_is_not_swallowed(silent_port: int) -> None:
+    """3.11+ counts a task's cancellations, so the caller's one survives the deadline's;
+    3.10 cannot tell them apart, and the documented fallback reads both as the expiry."""
     timeout = 0.2
     store = MemcachedStore(f"memcached://127.0.0.1:{silent_port}", timeout=timeout)
     call = asyncio.ensure_future(store.get("k"))
@@ -637,8 +638,12 @@ async def test_a_cancellation_that_meets_the_deadline_is_not_swallowed(silent_po
     loop = asyncio.get_running_loop()
     loop.call_later(timeout, call.cancel)  # just after the call's deadline
     time.sleep(timeout + 0.1)  # blocks the loop: both come due in one iteration
-    with pytest.raises(asyncio.CancelledError):
-        await call
+    if sys.version_info >= (3, 11):
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    else:
+        with pytest.raises(StoreConnectionError, match="no answer"):
+            await call
     await store.close()
 
 

@@ -41,6 +41,13 @@ clock_step = st.sampled_from((0.0, -0.0, 0.1, 1 / 3, -0.3, -1.0, 1.0)) | st.floa
     -10, 5000, allow_nan=False
 )
 
+#: The built-in scripts, and the sliding log compiled to take Redis's in-place path.
+EVERY_LIMITER = pytest.mark.parametrize(
+    "limiter",
+    [token_bucket, fixed_window, sliding_log, by_range(sliding_log)],
+    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
+)
+
 
 def exact(decision: Decision) -> tuple[object, ...]:
     """A decision with every number as its exact bytes, so -0.0 differs from 0.0."""
@@ -107,11 +114,7 @@ def limiter_runs(draw: st.DrawFn) -> list[tuple[float, str, Sequence[float]]]:
     return limiter_steps(draw)
 
 
-@pytest.mark.parametrize(
-    "limiter",
-    [token_bucket, fixed_window, sliding_log, by_range(sliding_log)],
-    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
-)
+@EVERY_LIMITER
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=limiter_runs())
 def test_builtin_scripts_agree_on_every_target(

@@ -24,7 +24,7 @@ from ratescript.scriptdsl import Key, allow, script
 from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
 
-from .test_differential import clock_start, clock_step, exact, non_negative, positive
+from .test_differential import EVERY_LIMITER, clock_start, clock_step, exact, non_negative, positive
 
 Hit = tuple[float, Sequence[float]]
 
@@ -70,11 +70,7 @@ def limiter_hits(draw: st.DrawFn) -> tuple[list[Hit], int]:
     return hits, alone
 
 
-@pytest.mark.parametrize(
-    "limiter",
-    [token_bucket, fixed_window, sliding_log, by_range(sliding_log)],
-    ids=["token_bucket", "fixed_window", "sliding_log", "sliding_log_by_range"],
-)
+@EVERY_LIMITER
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=limiter_hits())
 def test_a_group_decides_and_stores_as_its_hits_one_by_one(

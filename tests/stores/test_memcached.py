@@ -336,6 +336,14 @@ async def round_trips(url: str, hits: Callable[[], Awaitable[object]]) -> int:
     return sum(int(after[name]) - int(before[name]) for name in ("cmd_get", "cmd_set"))
 
 
+async def decides_alike(
+    store: MemcachedStore, memory: InMemoryStore, compiled: Script, args: Sequence[float]
+) -> None:
+    """One hit on ``k``: the store decides exactly as the in-process store."""
+    expected = exact(await memory.run(compiled, ["k"], args))
+    assert exact(await store.run(compiled, ["k"], args)) == expected
+
+
 @pytest.mark.asyncio
 async def test_a_key_this_process_last_wrote_costs_one_round_trip_per_hit(
     own_memcached: servers.LocalServer,
@@ -345,10 +353,8 @@ async def test_a_key_this_process_last_wrote_costs_one_round_trip_per_hit(
     args = (5.0, HOUR_MS, 1.0)
     async with MemcachedStore(own_memcached.url, clock=clock) as store:
 
-        async def both() -> None:
-            assert exact(await store.run(token_bucket, ["k"], args)) == exact(
-                await memory.run(token_bucket, ["k"], args)
-            )
+        def both() -> Awaitable[None]:
+            return decides_alike(store, memory, token_bucket, args)
 
         assert await round_trips(own_memcached.url, both) == 2  # read, then write
         for _ in range(8):  # admitted ones write (ms C<token>), denied ones check (mg c)
@@ -369,11 +375,9 @@ async def test_a_key_someone_else_writes_is_read_again_until_our_write_is_seen_i
         MemcachedStore(own_memcached.url, clock=clock) as other,  # as another process
     ):
 
-        async def hit(store: MemcachedStore) -> None:
+        def hit(store: MemcachedStore) -> Awaitable[None]:
             clock.now += 1.0
-            assert exact(await store.run(fixed_window, ["k"], args)) == exact(
-                await memory.run(fixed_window, ["k"], args)
-            )
+            return decides_alike(store, memory, fixed_window, args)
 
         url = own_memcached.url
         assert await round_trips(url, lambda: hit(mine)) == 2  # first sight: read, write

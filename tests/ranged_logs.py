@@ -1,10 +1,10 @@
 """Scripts compiled so that their logs take the Lua target's in-place path.
 
-On Redis a log under 32 kB is read and written whole; a longer one is read by range
-(the entries needed, 8 at a time) and written in place (``SETRANGE``, ``APPEND``,
-dropped entries counted until a compaction). Reaching that path takes 2,047 entries,
-so tests compile the same scripts with a 64-byte threshold instead: a log of three
-entries or more then goes in place.
+On Redis a log under 256 bytes (14 entries) is read and written whole; a longer one is
+read by range (the entries needed, 8 at a time) and written in place (``SETRANGE``,
+``APPEND``, dropped entries counted until a compaction). So that short runs exercise
+that path fully (with compactions), tests compile the same scripts with a 64-byte
+threshold too: a log of three entries or more then goes in place.
 """
 
 from __future__ import annotations

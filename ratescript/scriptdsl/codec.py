@@ -10,8 +10,8 @@ byte-identical between Python's ``b"%.17g" % x`` and Lua 5.1's
   others — the magic ``b"RSL1"``, then little-endian doubles: the log's running
   total, how many entries at the front are dropped, and one ``(time, amount)`` pair
   per entry, oldest first (20 bytes of header, 16 per entry). Doubles copied as
-  bytes are exact, with no printing at all. Redis scripts read a log under 32 kB
-  whole and write it back compact; of a longer one they read the entries they need
+  bytes are exact, with no printing at all. Redis scripts read a log of up to 14
+  entries whole and write it back compact; of a longer one they read the entries they need
   with ``GETRANGE`` and write only what changed (``SETRANGE`` of the header,
   ``APPEND`` of new entries): dropping entries from the front just counts them, and
   the value is rewritten compact once they outnumber the live ones. Every other

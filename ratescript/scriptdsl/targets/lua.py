@@ -161,9 +161,11 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     # A log is a table read lazily from its stored bytes (see codec): a 20-byte header
     # (magic, total, dropped count), then entry j's two doubles at byte 16j+4. A log of
-    # less than `_rs_whole_log` bytes comes whole in the first GETRANGE and goes back
-    # whole, compact, in one SET: each call from Lua into Redis costs a few µs, more
-    # than moving that many bytes. Of a longer log a script reads only the entries it
+    # less than `_rs_whole_log` bytes (14 entries) comes whole in the first GETRANGE and
+    # goes back whole, compact, in one SET. Not a longer one: a Lua string is garbage
+    # Redis's Lua collects by walking its whole heap, so 16 kB read and written whole
+    # cost ~120 µs of server time, seven small calls ~50 (`INFO commandstats`, 1,000
+    # entries; a call is ~2.5 µs). Of a longer log a script reads only the entries it
     # needs (8 at a time, GETRANGE) and writes only what changed: SETRANGE of the header
     # and of a merged entry, APPEND of new ones, so a log of any length costs a handful
     # of small commands. Dropped entries stay in front, counted, until they outnumber
@@ -183,33 +185,27 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # when it has one (a table key, and -0 == 0), so the sign would be lost.
     "_rs_negzero": ("local _rs_negzero = -tonumber('0')", ()),
     "_rs_dirty": ("local _rs_dirty = {}", ()),
-    "_rs_whole_log": ("local _rs_whole_log = 32768", ()),  # 2,046 entries
+    "_rs_whole_log": ("local _rs_whole_log = 256", ()),  # 14 entries
     "_rs_get_log": (
         "local function _rs_get_log(i)\n"
         "  local key = KEYS[i]\n"
-        "  local raw = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)\n"
-        "  local size = #raw\n"
-        "  local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}\n"
-        "  log.t, log.a = {}, {}\n"
-        "  if size < _rs_whole_log then log.raw = raw else size = redis.call('STRLEN', key) end\n"
-        "  if size == 0 then\n"
-        "    if redis.call('EXISTS', key) == 1 then\n"
+        "  local first = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)\n"
+        "  local size, raw = #first, first\n"
+        "  if size >= _rs_whole_log then size, raw = redis.call('STRLEN', key), nil end\n"
+        "  local count, total, dropped = 0, 0, 0\n"
+        "  if size > 0 or redis.call('EXISTS', key) == 1 then\n"
+        "    count, total, dropped = (size - 20) / 16, nil, nil\n"
+        "    if size >= 20 and count == _rs_floor(count)\n"
+        f"        and string.sub(first, 1, 4) == '{_LOG_MAGIC}' then\n"
+        "      total, dropped = _rs_unpack('<dd', first, 5)\n"
+        "    end\n"
+        "    if not (dropped and dropped >= 0 and dropped <= count\n"
+        "            and dropped == _rs_floor(dropped)) then\n"
         f"      {_CORRUPT_LOG}\n"
         "    end\n"
-        "    return log\n"
         "  end\n"
-        "  local count, total, dropped = (size - 20) / 16\n"
-        "  if size >= 20 and count == _rs_floor(count) then\n"
-        f"    if string.sub(raw, 1, 4) == '{_LOG_MAGIC}' then\n"
-        "      total, dropped = _rs_unpack('<dd', raw, 5)\n"
-        "    end\n"
-        "  end\n"
-        "  if not (dropped and dropped >= 0 and dropped <= count\n"
-        "          and dropped == _rs_floor(dropped)) then\n"
-        f"    {_CORRUPT_LOG}\n"
-        "  end\n"
-        "  log.stored, log.clean, log.h, log.n, log.s = count, count, dropped + 1, count, total\n"
-        "  return log\n"
+        "  return {slot = i, shift = 0, stored = count, clean = count, h = dropped + 1,\n"
+        "          n = count, s = total, t = {}, a = {}, raw = raw}\n"
         "end",
         ("_rs_unpack", "_rs_floor", "_rs_whole_log"),
     ),
@@ -251,17 +247,21 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "_rs_log_trim": (
         "local function _rs_log_trim(log, cutoff)\n"
-        "  local h, n, s = log.h, log.n, log.s\n"
+        "  local h, n, s, t, a = log.h, log.n, log.s, log.t, log.a\n"
         "  while h <= n do\n"
-        "    local t, a = _rs_log_at(log, h)\n"
-        "    if not (t <= cutoff) then break end\n"
-        "    s = s - a\n"
+        "    local th = t[h]\n"
+        "    if th == nil then\n"
+        "      _rs_log_fetch(log, h, h + 7 < log.clean and h + 7 or log.clean)\n"
+        "      th = t[h]\n"
+        "    end\n"
+        "    if not (th <= cutoff) then break end\n"
+        "    s = s - a[h]\n"
         "    h = h + 1\n"
         "  end\n"
         "  if h > n then s = 0 end\n"
         "  log.h, log.s = h, s\n"
         "end",
-        ("_rs_log_at",),
+        ("_rs_log_fetch",),
     ),
     "_rs_log_append": (
         "local function _rs_log_append(log, t, a, line)\n"
@@ -301,17 +301,22 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "  local dropped, live = log.h - 1, log.n - log.h + 1\n"
         "  if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]\n"
         "      and not log.raw and (dropped <= 32 or dropped <= live) then\n"
-        "    local parts, k = {}, 0\n"
-        "    for j = log.clean + 1, log.n do\n"
-        "      local entry = _rs_pack('<dd', log.t[j], log.a[j])\n"
-        "      if j <= log.stored then\n"
-        "        redis.call('SETRANGE', key, 16 * j + 4, entry)\n"
-        "      else\n"
-        "        k = k + 1\n"
-        "        parts[k] = entry\n"
+        "    local n, stored = log.n, log.stored\n"
+        "    if log.clean == stored and n == stored + 1 then  -- one entry appended\n"
+        "      redis.call('APPEND', key, _rs_pack('<dd', log.t[n], log.a[n]))\n"
+        "    else\n"
+        "      local parts, k = {}, 0\n"
+        "      for j = log.clean + 1, n do\n"
+        "        local entry = _rs_pack('<dd', log.t[j], log.a[j])\n"
+        "        if j <= stored then\n"
+        "          redis.call('SETRANGE', key, 16 * j + 4, entry)\n"
+        "        else\n"
+        "          k = k + 1\n"
+        "          parts[k] = entry\n"
+        "        end\n"
         "      end\n"
+        "      if k > 0 then redis.call('APPEND', key, table.concat(parts)) end\n"
         "    end\n"
-        "    if k > 0 then redis.call('APPEND', key, table.concat(parts)) end\n"
         "    redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))\n"
         "    if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end\n"
         "  else\n"

@@ -8,32 +8,26 @@ local _rs_max = math.max
 local _rs_unpack = struct.unpack
 local _rs_pack = struct.pack
 local _rs_dirty = {}
-local _rs_whole_log = 32768
+local _rs_whole_log = 256
 local function _rs_get_log(i)
   local key = KEYS[i]
-  local raw = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)
-  local size = #raw
-  local log = {slot = i, shift = 0, stored = 0, clean = 0, h = 1, n = 0, s = 0}
-  log.t, log.a = {}, {}
-  if size < _rs_whole_log then log.raw = raw else size = redis.call('STRLEN', key) end
-  if size == 0 then
-    if redis.call('EXISTS', key) == 1 then
+  local first = redis.call('GETRANGE', key, 0, _rs_whole_log - 1)
+  local size, raw = #first, first
+  if size >= _rs_whole_log then size, raw = redis.call('STRLEN', key), nil end
+  local count, total, dropped = 0, 0, 0
+  if size > 0 or redis.call('EXISTS', key) == 1 then
+    count, total, dropped = (size - 20) / 16, nil, nil
+    if size >= 20 and count == _rs_floor(count)
+        and string.sub(first, 1, 4) == 'RSL1' then
+      total, dropped = _rs_unpack('<dd', first, 5)
+    end
+    if not (dropped and dropped >= 0 and dropped <= count
+            and dropped == _rs_floor(dropped)) then
       error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
     end
-    return log
   end
-  local count, total, dropped = (size - 20) / 16
-  if size >= 20 and count == _rs_floor(count) then
-    if string.sub(raw, 1, 4) == 'RSL1' then
-      total, dropped = _rs_unpack('<dd', raw, 5)
-    end
-  end
-  if not (dropped and dropped >= 0 and dropped <= count
-          and dropped == _rs_floor(dropped)) then
-    error('ratescript: corrupt value at key ' .. key .. ': expected a log', 0)
-  end
-  log.stored, log.clean, log.h, log.n, log.s = count, count, dropped + 1, count, total
-  return log
+  return {slot = i, shift = 0, stored = count, clean = count, h = dropped + 1,
+          n = count, s = total, t = {}, a = {}, raw = raw}
 end
 local function _rs_log_fetch(log, j, last)
   local at = 16 * (j - log.shift)
@@ -52,11 +46,15 @@ local function _rs_log_at(log, j)
   return log.t[j], log.a[j]
 end
 local function _rs_log_trim(log, cutoff)
-  local h, n, s = log.h, log.n, log.s
+  local h, n, s, t, a = log.h, log.n, log.s, log.t, log.a
   while h <= n do
-    local t, a = _rs_log_at(log, h)
-    if not (t <= cutoff) then break end
-    s = s - a
+    local th = t[h]
+    if th == nil then
+      _rs_log_fetch(log, h, h + 7 < log.clean and h + 7 or log.clean)
+      th = t[h]
+    end
+    if not (th <= cutoff) then break end
+    s = s - a[h]
     h = h + 1
   end
   if h > n then s = 0 end
@@ -84,17 +82,22 @@ local function _rs_set_log(log, i, ttl)
   local dropped, live = log.h - 1, log.n - log.h + 1
   if log.slot == i and log.stored > 0 and log.shift == 0 and not _rs_dirty[i]
       and not log.raw and (dropped <= 32 or dropped <= live) then
-    local parts, k = {}, 0
-    for j = log.clean + 1, log.n do
-      local entry = _rs_pack('<dd', log.t[j], log.a[j])
-      if j <= log.stored then
-        redis.call('SETRANGE', key, 16 * j + 4, entry)
-      else
-        k = k + 1
-        parts[k] = entry
+    local n, stored = log.n, log.stored
+    if log.clean == stored and n == stored + 1 then  -- one entry appended
+      redis.call('APPEND', key, _rs_pack('<dd', log.t[n], log.a[n]))
+    else
+      local parts, k = {}, 0
+      for j = log.clean + 1, n do
+        local entry = _rs_pack('<dd', log.t[j], log.a[j])
+        if j <= stored then
+          redis.call('SETRANGE', key, 16 * j + 4, entry)
+        else
+          k = k + 1
+          parts[k] = entry
+        end
       end
+      if k > 0 then redis.call('APPEND', key, table.concat(parts)) end
     end
-    if k > 0 then redis.call('APPEND', key, table.concat(parts)) end
     redis.call('SETRANGE', key, 4, _rs_pack('<dd', log.s, dropped))
     if ttl then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
   else

@@ -101,55 +101,57 @@ async def in_process(rounds: int) -> None:
 
 async def against_floor(
     label: str,
-    new_store: Callable[[], Awaitable[Store]],
+    new_store: Callable[[Clock], Store],
     floor: Callable[[], Awaitable[object]],
     rounds: int,
 ) -> None:
-    print(f"{label}: median µs per decision, and the ratio to the floor")
-    hits: dict[str, Callable[[], Awaitable[Decision]]] = {}
-    for strategy in [*O1, SlidingWindowLogStrategy()]:
-        # A store (and clock) per strategy, as in process: a clock shared by all would
-        # step 1 ms per hit of any strategy, and the log would never hold 1,000 entries.
-        store = await new_store()
-        log = isinstance(strategy, SlidingWindowLogStrategy)
-        rate = Rate(10**9, milliseconds=1000) if log else RATE
-        key = f"bench:{type(strategy).__name__}"
-        for _ in range(1000 if log else 50):
-            await strategy.hit(key, rate, store)
+    async with contextlib.AsyncExitStack() as opened:
+        print(f"{label}: median µs per decision, and the ratio to the floor")
+        hits: dict[str, Callable[[], Awaitable[Decision]]] = {}
+        for strategy in [*O1, SlidingWindowLogStrategy()]:
+            # A store (and clock) per strategy, as in process: a clock shared by all would
+            # step 1 ms per hit of any strategy, and the log would never hold 1,000 entries.
+            store = await opened.enter_async_context(new_store(Clock()))
+            log = isinstance(strategy, SlidingWindowLogStrategy)
+            rate = Rate(10**9, milliseconds=1000) if log else RATE
+            key = f"bench:{type(strategy).__name__}"
+            for _ in range(1000 if log else 50):
+                await strategy.hit(key, rate, store)
 
-        async def hit(
-            strategy: Strategy = strategy,  # type: ignore[type-arg]
-            store: Store = store,
-            rate: Rate = rate,
-            key: str = key,
-        ) -> Decision:
-            return await strategy.hit(key, rate, store)
+            async def hit(
+                strategy: Strategy = strategy,  # type: ignore[type-arg]
+                store: Store = store,
+                rate: Rate = rate,
+                key: str = key,
+            ) -> Decision:
+                return await strategy.hit(key, rate, store)
 
-        hits[type(strategy).__name__ + (" (1,000 entries)" if log else "")] = hit
-    # Call by call: the floor, then every strategy, again and again, each call timed on
-    # its own. The machine's speed moves within a second; interleaved this finely, its
-    # drift hits all alike (blocks of a few hundred calls each gave ratios 20% apart
-    # from one run to the next).
-    calls = {"floor": floor, **hits}
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    clock = time.perf_counter_ns
-    for _ in range(rounds * 200):
-        for name, call in calls.items():
-            start = clock()
-            await call()
-            times[name].append((clock() - start) / 1000)
-    base = times.pop("floor")
-    for name, taken in times.items():
-        ratio = statistics.median(taken) / statistics.median(base)
-        verdict = "meets" if ratio <= 1.25 else "MISSES"
-        print(
-            f"  {name:<44} {statistics.median(taken):8.1f}  floor {statistics.median(base):8.1f}"
-            f"  ratio {ratio:5.2f} ({verdict} ≤ 1.25)"
-        )
-    # The log must really have stayed 1,000 entries long (its key expires 1 s after the
-    # last hit, real time): say so, measured, rather than assume it.
-    held = (await hits["SlidingWindowLogStrategy (1,000 entries)"]()).metadata["entry_count"]
-    print(f"  (the sliding log held {held:,.0f} live entries at the end)")
+            hits[type(strategy).__name__ + (" (1,000 entries)" if log else "")] = hit
+        # Call by call: the floor, then every strategy, again and again, each call timed on
+        # its own. The machine's speed moves within a second; interleaved this finely, its
+        # drift hits all alike (blocks of a few hundred calls each gave ratios 20% apart
+        # from one run to the next).
+        calls = {"floor": floor, **hits}
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        clock = time.perf_counter_ns
+        for _ in range(rounds * 200):
+            for name, call in calls.items():
+                start = clock()
+                await call()
+                times[name].append((clock() - start) / 1000)
+        base = times.pop("floor")
+        floor_us = statistics.median(base)
+        for name, taken in times.items():
+            median = statistics.median(taken)
+            verdict = "meets" if median / floor_us <= 1.25 else "MISSES"
+            print(
+                f"  {name:<44} {median:8.1f}  floor {floor_us:8.1f}"
+                f"  ratio {median / floor_us:5.2f} ({verdict} ≤ 1.25)"
+            )
+        # The log must really have stayed 1,000 entries long (its key expires 1 s after the
+        # last hit, real time): say so, measured, rather than assume it.
+        held = (await hits["SlidingWindowLogStrategy (1,000 entries)"]()).metadata["entry_count"]
+        print(f"  (the sliding log held {held:,.0f} live entries at the end)")
 
 
 async def on_redis(url: str, rounds: int) -> None:
@@ -159,21 +161,13 @@ async def on_redis(url: str, rounds: int) -> None:
 
     client = aioredis.Redis.from_url(url)
     empty = await client.script_load("return 1")
-    stores: list[RedisStore] = []
-
-    async def new_store() -> Store:
-        stores.append(RedisStore(url, clock=Clock()))
-        await stores[-1].initialize()
-        return stores[-1]
 
     async def floor() -> object:
         return await client.evalsha(empty, 1, "bench:floor")
 
     try:
-        await against_floor("redis", new_store, floor, rounds)
+        await against_floor("redis", lambda clock: RedisStore(url, clock=clock), floor, rounds)
     finally:
-        for store in stores:
-            await store.close()
         await client.aclose()
 
 
@@ -185,22 +179,17 @@ async def on_memcached(url: str, rounds: int) -> None:
     host, _colon, port = url.removeprefix("memcached://").partition(":")
     client = aiomcache.Client(host, int(port))
     await client.set(b"bench:floor", b"1")
-    stores: list[MemcachedStore] = []
-
-    async def new_store() -> Store:
-        stores.append(MemcachedStore(url, clock=Clock()))
-        await stores[-1].initialize()
-        return stores[-1]
 
     async def floor() -> object:
         value, token = await client.gets(b"bench:floor")
         return await client.cas(b"bench:floor", value, token)
 
+    def new_store(clock: Clock) -> Store:
+        return MemcachedStore(url, clock=clock)
+
     try:
         await against_floor("memcached", new_store, floor, rounds)
     finally:
-        for store in stores:
-            await store.close()
         await client.close()
 
 

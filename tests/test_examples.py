@@ -46,10 +46,15 @@ def load(name: str) -> ModuleType:
 
 
 class Clock:
-    """A store clock that moves only when told: limits never depend on test speed."""
+    """A store clock that moves only when told: limits never depend on test speed.
+
+    It starts at the top of the current hour, so every window the examples use (10 s to
+    an hour, aligned to the epoch) starts with the test: started at the wall time, a test
+    that moves the clock by 2 s could cross into a fresh minute and see its limit reset.
+    """
 
     def __init__(self) -> None:
-        self.now = float(int(time.time()) * 1000)
+        self.now = float(int(time.time() // 3600) * 3_600_000)
 
     def __call__(self) -> float:
         return self.now
@@ -249,7 +254,6 @@ async def test_stats_and_headers() -> None:
 @pytest.mark.asyncio
 async def test_custom_strategy() -> None:
     async with serve(load("custom_strategy").app) as (client, clock):
-        clock.now -= clock.now % 60_000  # the quota counts per minute: start at one
         assert await statuses(client, "POST", "/doorbell", 2) == [200, 429]  # cooling down
         cooling = await client.post("/doorbell")
         assert cooling.headers["retry-after"] == "2"

@@ -71,8 +71,11 @@ async def in_process(rounds: int) -> None:
     print("in process (InMemoryStore), median µs per decision")
     hits: dict[str, Callable[[], Awaitable[object]]] = {}
     for strategy in [*O1, SlidingWindowLogStrategy()]:
-        store = InMemoryStore(clock=Clock())
         log = isinstance(strategy, SlidingWindowLogStrategy)
+        # The store's own wall clock, as an app runs it (a clock written in Python costs a
+        # call per decision, ~15% of one); the log steps its clock 1 ms per hit, so that
+        # it holds one entry per hit.
+        store = InMemoryStore(clock=Clock()) if log else InMemoryStore()
         # The log keeps exactly 1,000 live entries: a 1,000 ms period at 1 ms per hit.
         rate = Rate(10**9, milliseconds=1000) if log else RATE
         for _ in range(1000):

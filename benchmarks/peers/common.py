@@ -28,6 +28,7 @@ class Settings:
     http_connections: int
     contention_cases: tuple[tuple[int, int], ...]  # (processes, concurrent hits each)
     contention_strategies: tuple[str, ...]
+    contention_repeats: int  # runs of each case and library; the median wall time counts
     memory_keys: int  # distinct keys for the memory-per-key measure
 
     @classmethod
@@ -46,6 +47,7 @@ class Settings:
                 http_connections=8,
                 contention_cases=((4, 100),),
                 contention_strategies=("fixed_window",),
+                contention_repeats=1,
                 memory_keys=300,
             )
         return cls(
@@ -61,6 +63,7 @@ class Settings:
             http_connections=16,
             contention_cases=((4, 100), (8, 500)),
             contention_strategies=("fixed_window", "token_bucket"),
+            contention_repeats=3,
             memory_keys=5000,
         )
 

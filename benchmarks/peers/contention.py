@@ -22,6 +22,7 @@ import itertools
 import multiprocessing
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -196,10 +197,12 @@ def contention(
         )
     )
     for index, ((processes, hits), store, strategy) in enumerate(cases):
-        for adapter in rotated(adapters, index):
+        able = []
+        for adapter in adapters:
             try:
                 # Fail fast, in this process, for what a library cannot do at all.
                 _probe(adapter, store, strategy, servers)
+                able.append(adapter)
             except NotAvailable as exc:
                 rows.append(
                     {
@@ -208,12 +211,41 @@ def contention(
                         "status": "n/a", "detail": str(exc),
                     }
                 )  # fmt: skip
-                continue
-            rows.append(
-                _case(context, adapter, store, strategy, processes, hits, servers, next(serial))
-            )
+        # One run's wall time is a coin toss between libraries a few tens of ms apart (the
+        # machine's speed moves by 2x): every library runs the case several times, in turn,
+        # the order rotated from one repeat to the next, and its median run counts.
+        runs: dict[str, list[dict[str, Any]]] = {adapter.name: [] for adapter in able}
+        for repeat in range(settings.contention_repeats):
+            for adapter in rotated(able, index + repeat):
+                runs[adapter.name].append(
+                    _case(
+                        context, adapter, store, strategy, processes, hits, servers,
+                        next(serial),
+                    )
+                )  # fmt: skip
+        rows.extend(_merged(taken) for taken in runs.values())
         print(f"  contention {processes}x{hits} {store} {strategy} done", flush=True)
     return rows
+
+
+def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One library's runs of a case as one row: its median wall time, its worst run.
+
+    Exact only if every run was; the admitted count, errors and details are those of the
+    worst run (the first inexact one, else the one with most errors), so a single miss
+    is never averaged away. ``wall_runs`` keeps every run's wall time.
+    """
+    worst = next(
+        (run for run in runs if not run.get("exact_admission")),
+        max(runs, key=lambda run: run.get("errors", 0)),
+    )
+    row = dict(worst)
+    walls = sorted(run["wall_s"] for run in runs if "wall_s" in run)
+    if walls:
+        row["wall_s"] = statistics.median(walls)
+        row["wall_runs"] = walls
+    row["exact_admission"] = all(run.get("exact_admission") for run in runs)
+    return row
 
 
 def _probe(adapter: Adapter, store: str, strategy: str, servers: Servers) -> None:

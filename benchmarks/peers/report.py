@@ -409,6 +409,15 @@ plain (a saturated worker's service time), the steadier figure.
     return "\n".join(parts)
 
 
+def _wall_cell(row: dict[str, Any]) -> str:
+    """The median wall time of a contention row, and the range of its runs."""
+    if "wall_s" not in row:
+        return "–"
+    runs = row.get("wall_runs", [])
+    spread = f" ({runs[0]:.2f}–{runs[-1]:.2f})" if len(runs) > 1 else ""
+    return f"{row['wall_s']:.3f}{spread}"
+
+
 def _contention(results: dict[str, Any], chart_dir: Path) -> str:
     if "contention" not in results:
         return ""
@@ -436,7 +445,7 @@ def _contention(results: dict[str, Any], chart_dir: Path) -> str:
                 f"{row.get('admitted')} / {row.get('exact')}",
                 exact,
                 errors,
-                f"{row['wall_s']:.3f}" if "wall_s" in row else "–",
+                _wall_cell(row),
                 detail[:160],
             ]
         )
@@ -448,8 +457,12 @@ and Memcached. The limit is half the hits with a window of a week, so exactly th
 must be admitted. Each process first warms its library with C concurrent hits on another
 key, one process at a time (a busy worker's connection pool is warm, and a cold one costs
 more than the decisions; P pools opened at once overflow the server's listen backlog),
-then all start together at a barrier. Wall time: first start to last end. A process
-still running after 60 s dumps its stacks and the case is reported as hung, with where.
+then all start together at a barrier. Wall time: first start to last end. Each library
+runs each case several times, the libraries in turn (the order rotated between
+repeats): the wall time is the median run, the range of the runs in brackets; a row is
+exact only if every run was, and shows its worst run's admitted count and errors. A
+process still running after 60 s dumps its stacks and the case is reported as hung,
+with where.
 
 {_table(CONTENTION_HEADER, rows)}
 

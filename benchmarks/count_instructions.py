@@ -6,7 +6,7 @@ from one minute to the next; the instructions a decision executes do not. For ea
 strategy this runs ``await strategy.hit(key, rate, store)`` on an ``InMemoryStore``
 ``SMALL`` and ``LARGE`` times, each under callgrind, and reports the difference per
 decision, so start-up and imports cancel out. The store keeps its default wall clock,
-as an app runs it: a test clock written in Python costs ~2,700 instructions a decision
+as an app runs it: a test clock written in Python costs ~500 instructions a decision
 (the figures of the first six sessions include one).
 """
 

@@ -7,7 +7,10 @@ strategy this runs ``await strategy.hit(key, rate, store)`` on an ``InMemoryStor
 ``SMALL`` and ``LARGE`` times, each under callgrind, and reports the difference per
 decision, so start-up and imports cancel out. The store keeps its default wall clock,
 as an app runs it: a test clock written in Python costs ~500 instructions a decision
-(the figures of the first six sessions include one).
+(the figures of the first six sessions include one). ``--requests`` counts whole
+FastAPI requests instead (the apps of ``bench_asgi.py``, driven by direct ASGI calls):
+a bare route, the route with ``Depends(throttle)``, and with the throttle's rate-limit
+headers.
 """
 
 from __future__ import annotations
@@ -31,7 +34,28 @@ SMALL, LARGE = 2_000, 12_000
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
+REQUESTS = ("route", "Depends(throttle)", "Depends(throttle) + headers")
+
+
+async def request(name: str, count: int) -> None:
+    from bench_asgi import asgi_call, route_app, throttle
+    from fastapi import Depends
+
+    store = InMemoryStore()
+    dependencies = {
+        "route": [],
+        "Depends(throttle)": [Depends(throttle(store, "plain"))],
+        "Depends(throttle) + headers": [Depends(throttle(store, "ietf", headers=True))],
+    }[name]
+    call = asgi_call(route_app(dependencies), "/")
+    for _ in range(count):
+        await call()
+
+
 async def decide(name: str, count: int) -> None:
+    if name in REQUESTS:
+        await request(name, count)
+        return
     strategy = STRATEGIES[name]
     store = InMemoryStore()  # the wall clock, as an app runs it (see the module's doc)
     rate = Rate(10**9, hours=1)  # never runs dry: every hit writes
@@ -51,9 +75,16 @@ def instructions(name: str, count: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", nargs=2, metavar=("STRATEGY", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--requests", action="store_true", help="count FastAPI requests")
     options = parser.parse_args()
     if options.run:
         asyncio.run(decide(options.run[0], int(options.run[1])))
+        return
+    if options.requests:
+        print("FastAPI, in-process store: instructions per request (direct ASGI calls)")
+        for name in REQUESTS:  # fewer: a request is ~20 decisions' worth
+            per_request = (instructions(name, 3_000) - instructions(name, 1_000)) / 2_000
+            print(f"  {name:<28} {per_request:9,.0f}")
         return
     print("in process (InMemoryStore), instructions per `await strategy.hit(...)`")
     for name in STRATEGIES:

@@ -20,6 +20,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from ratescript.asgi.enforce import enforce
+from ratescript.asgi.headers import put_headers
 from ratescript.asgi.throttles import Throttle, ThrottleGroup
 from ratescript.exceptions import ConfigurationError
 
@@ -62,7 +63,7 @@ def throttled(*throttles: Throttle) -> Callable[[EndpointT], EndpointT]:
             # FastAPI ignores its injected response's headers when the endpoint returns
             # a Response of its own, and Starlette has none: put them on the result.
             if headers and isinstance(result, Response):
-                result.headers.update(headers)
+                put_headers(result, headers)
             return result
 
         hidden = [

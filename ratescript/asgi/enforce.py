@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.responses import Response
 
-from ratescript.asgi.headers import HeaderStyle, limit_headers
+from ratescript.asgi.headers import HeaderStyle, limit_headers, put_headers
 from ratescript.asgi.types import Context, ExceptionInfo
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, StoreConnectionError
@@ -103,7 +103,7 @@ async def act(
         await _throttled(connection, throttle, store, wait_ms, context, charged, decisions)
         return headers
     if headers and response is not None:
-        response.headers.update(headers)
+        put_headers(response, headers)
     return headers
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
+
+from starlette.responses import Response
 
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 
-__all__ = ["HeaderStyle", "check_style", "limit_headers"]
+__all__ = ["HeaderStyle", "check_style", "limit_headers", "one_limit_headers", "put_headers"]
 
 #: Which headers to send: the IETF fields, the classic ``X-RateLimit-*``, or both.
 HeaderStyle = Literal["ietf", "classic", "all"]
@@ -48,9 +50,13 @@ def _sf_string(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _policy(name: str, rate: Rate) -> str:
-    """One member of ``RateLimit-Policy``: it depends on the limit only."""
-    return f"{_sf_string(name)};q={rate.limit};w={max(1, _seconds(rate.expire))}"
+def _policy(name: str, limit: int, expire_ms: float) -> str:
+    """One member of ``RateLimit-Policy``: it depends on the limit only.
+
+    Keyed by numbers, not the ``Rate``: its hash and equality are Python methods, which
+    would cost more than the cache saves.
+    """
+    return f"{_sf_string(name)};q={limit};w={max(1, _seconds(expire_ms))}"
 
 
 def _seconds(ms: float) -> int:
@@ -70,7 +76,9 @@ def limit_headers(
         return {}
     headers: dict[str, str] = {}
     if style in ("ietf", "all"):
-        headers["RateLimit-Policy"] = ", ".join(_policy(name, rate) for name, rate, _ in limits)
+        headers["RateLimit-Policy"] = ", ".join(
+            _policy(name, rate.limit, rate.expire) for name, rate, _ in limits
+        )
         headers["RateLimit"] = ", ".join(
             f"{_sf_string(name)};r={_remaining(decision)};t={_seconds(decision.reset_ms)}"
             for name, _, decision in limits
@@ -81,3 +89,60 @@ def limit_headers(
         headers["X-RateLimit-Remaining"] = str(_remaining(decision))
         headers["X-RateLimit-Reset"] = str(_seconds(decision.reset_ms))
     return headers
+
+
+def one_limit_headers(
+    style: HeaderStyle, name: str, rate: Rate
+) -> Callable[[Decision], dict[str, str]]:
+    """``limit_headers(style, [(name, rate, decision)])`` as a function of the decision.
+
+    A throttle of one fixed rate sends the same policy on every response: computed once
+    here, a response pays only for where its client stands (the general function costs
+    about as much as an in-process decision).
+    """
+    ietf = style in ("ietf", "all")
+    classic = style in ("classic", "all")
+    policy = _policy(name, rate.limit, rate.expire)
+    member = _sf_string(name) + ";r="
+    limit = str(rate.limit)
+
+    def headers(decision: Decision) -> dict[str, str]:
+        # `_remaining` and `_seconds`, inline: this runs on every response.
+        left = decision.remaining
+        remaining = max(0, math.floor(left)) if left < math.inf else 0
+        reset_ms = decision.reset_ms
+        reset = max(0, math.ceil(reset_ms / 1000.0)) if reset_ms < math.inf else 0
+        made: dict[str, str] = {}
+        if ietf:
+            made["RateLimit-Policy"] = policy
+            made["RateLimit"] = f"{member}{remaining};t={reset}"
+        if classic:
+            made["X-RateLimit-Limit"] = limit
+            made["X-RateLimit-Remaining"] = str(remaining)
+            made["X-RateLimit-Reset"] = str(reset)
+        return made
+
+    return headers
+
+
+@functools.lru_cache(maxsize=256)
+def _field_name(name: str) -> bytes:
+    return name.lower().encode("latin-1")
+
+
+def put_headers(response: Response, headers: Mapping[str, str]) -> None:
+    """``response.headers.update(headers)``, in one pass over the response's headers.
+
+    Starlette's ``MutableHeaders`` sets a field by scanning and editing its list once
+    per field (two rate-limit fields cost as much as a decision). This drops every field
+    being set in one pass, then appends them: the same headers, in another order only
+    among fields of different names.
+    """
+    raw = response.headers.raw  # the response's own list, not a copy
+    # By field name: names that differ only in case are one field, the last value wins.
+    fields = {_field_name(name): value.encode("latin-1") for name, value in headers.items()}
+    for name, _ in raw:
+        if name in fields:
+            raw[:] = [field for field in raw if field[0] not in fields]
+            break
+    raw.extend(fields.items())

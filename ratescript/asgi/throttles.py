@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
@@ -36,7 +36,7 @@ from ratescript.asgi.enforce import (
     enforce,
     on_failure,
 )
-from ratescript.asgi.headers import HeaderStyle, check_style, limit_headers
+from ratescript.asgi.headers import HeaderStyle, check_style, one_limit_headers, put_headers
 from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
 from ratescript.asgi.types import (
     Context,
@@ -239,6 +239,10 @@ class Throttle:
             script = self.strategy.script
             if script.key_count == 1 and len(arguments) == script.param_count:
                 self._prepared = (script, arguments)  # what `Store.run_one` may take as is
+        # A fixed rate's headers, all but where the client stands computed once.
+        self._limit_headers: Callable[[Decision], dict[str, str]] | None = None
+        if self._rate is not None and self.rate_limit_headers is not None:
+            self._limit_headers = one_limit_headers(self.rate_limit_headers, uid, self._rate)
 
     def __repr__(self) -> str:
         rate = self._rate if self._rate is not None else "<per connection>"
@@ -294,12 +298,11 @@ class Throttle:
         if decision.allowed:  # what `act` does for one admitted throttle, without the loop
             if THROTTLED_FLAG in scope:
                 scope[THROTTLED_FLAG] = False
-            if self.rate_limit_headers is None:
+            if self._limit_headers is None:
                 return {}
-            assert self._rate is not None  # prepared: a fixed rate
-            headers = limit_headers(self.rate_limit_headers, [(self.uid, self._rate, decision)])
+            headers = self._limit_headers(decision)
             if response is not None:
-                response.headers.update(headers)
+                put_headers(response, headers)
             return headers
         charged = self._prepared_charge(store, key)
         return await act(connection, [(store, [charged], [decision])], None, response)

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import math
+
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ratescript.asgi import HTTPThrottle, MiddlewareThrottle, ThrottleGroup, ThrottleMiddleware
 from ratescript.asgi import limit_headers as build
-from ratescript.asgi.headers import HeaderStyle
+from ratescript.asgi.headers import HeaderStyle, one_limit_headers, put_headers
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
@@ -177,3 +181,52 @@ def test_names_are_structured_field_strings() -> None:
 def test_an_unknown_style_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="rate_limit_headers"):
         HTTPThrottle("api", "1/s", rate_limit_headers="draft-7")  # type: ignore[arg-type]
+
+
+# --- the helpers a throttle's fast path uses: the same headers as the general ones ------
+
+STYLES: tuple[HeaderStyle, ...] = ("ietf", "classic", "all")
+decisions = st.builds(
+    Decision,
+    st.booleans(),
+    st.floats(0, 1e9),
+    st.one_of(st.floats(-10, 1e9), st.just(math.inf)),
+    st.floats(0, 1e10),
+)
+rates = st.builds(
+    Rate, st.integers(1, 10**9), milliseconds=st.floats(1, 1e9, allow_subnormal=False)
+)
+
+
+@given(st.sampled_from(STYLES), st.text(min_size=1), rates, decisions)
+def test_one_limits_headers_are_the_general_ones(
+    style: HeaderStyle, name: str, rate: Rate, decision: Decision
+) -> None:
+    assert one_limit_headers(style, name, rate)(decision) == build(style, [(name, rate, decision)])
+
+
+header_names = st.sampled_from(["RateLimit", "ratelimit", "X-RateLimit-Reset", "X-Own", "ETag"])
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
+
+
+@given(
+    st.lists(st.tuples(header_names, header_values), max_size=6),
+    st.dictionaries(header_names, header_values, max_size=3),
+)
+def test_put_headers_sets_what_update_sets(
+    before: list[tuple[str, str]], added: dict[str, str]
+) -> None:
+    # Starlette's update and put_headers may order fields of different names differently;
+    # each name's values, in order, must be the same.
+    by_update, by_put = Response(), Response()
+    for response in (by_update, by_put):
+        for name, value in before:
+            response.headers.append(name, value)
+    by_update.headers.update(added)
+    put_headers(by_put, added)
+
+    def fields(response: Response) -> dict[str, list[str]]:
+        return {name: response.headers.getlist(name) for name in response.headers}
+
+    assert fields(by_put) == fields(by_update)
+    assert len(by_put.raw_headers) == len(by_update.raw_headers)

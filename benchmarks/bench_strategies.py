@@ -1,12 +1,14 @@
 """Benchmark: one decision per strategy, in process, and on Redis and Memcached.
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_strategies.py``).
-In process, ``await strategy.hit(key, rate, store)`` on an ``InMemoryStore`` — the
-issue's targets: at most 3 µs median for the O(1)-state strategies, 20 µs for the
-sliding log with 1,000 live entries. On Redis and Memcached the same call against
-the store's floor (a bare ``EVALSHA`` of ``return 1``; a bare aiomcache
-``gets`` + ``cas``) — target at most 1.25x. The floor and every strategy are measured
-round by round, each in every round, so the machine's drift hits all alike.
+In process, ``await strategy(key, rate, store)`` (the wait alone, the seed's contract)
+and ``await strategy.hit(key, rate, store)`` (the whole ``Decision``) on an
+``InMemoryStore`` — the issue's targets: at most 3 µs median for the O(1)-state
+strategies, 20 µs for the sliding log with 1,000 live entries. On Redis and
+Memcached, ``strategy.hit`` against the store's floor (a bare ``EVALSHA`` of
+``return 1``; a bare aiomcache ``gets`` + ``cas``) — target at most 1.25x. The floor
+and every strategy are measured round by round, each in every round, so the
+machine's drift hits all alike.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import platform
 import statistics
 import time
@@ -69,7 +72,8 @@ async def per_call_us(call: Callable[[], Awaitable[object]], count: int) -> floa
 
 async def in_process(rounds: int) -> None:
     print("in process (InMemoryStore), median µs per decision")
-    hits: dict[str, Callable[[], Awaitable[object]]] = {}
+    print(f"  {'strategy':<44} {'strategy(...)':>13} {'.hit(...)':>10}")
+    calls: dict[tuple[str, str], Callable[[], Awaitable[object]]] = {}
     for strategy in [*O1, SlidingWindowLogStrategy()]:
         log = isinstance(strategy, SlidingWindowLogStrategy)
         # The store's own wall clock, as an app runs it (a clock written in Python costs a
@@ -80,26 +84,23 @@ async def in_process(rounds: int) -> None:
         rate = Rate(10**9, milliseconds=1000) if log else RATE
         for _ in range(1000):
             await strategy.hit("k", rate, store)
-
-        async def hit(
-            strategy: Strategy = strategy,  # type: ignore[type-arg]
-            store: Store = store,
-            rate: Rate = rate,
-        ) -> object:
-            return await strategy.hit("k", rate, store)
-
-        hits[type(strategy).__name__ + (" (1,000 entries)" if log else "")] = hit
+        name = type(strategy).__name__ + (" (1,000 entries)" if log else "")
+        # Both contracts: `await strategy(key, rate, store)` (the wait, as the seed's users
+        # and the peers harness call it) and `await strategy.hit(...)` (the whole Decision).
+        # A partial, not a coroutine around the call, which would be timed with it.
+        calls[name, "call"] = functools.partial(strategy, "k", rate, store)
+        calls[name, "hit"] = functools.partial(strategy.hit, "k", rate, store)
     # Round by round, every strategy in each: the machine's speed drifts by 2x within
     # seconds, and drift must hit all strategies alike for their figures to compare.
-    samples: dict[str, list[float]] = {name: [] for name in hits}
+    samples: dict[tuple[str, str], list[float]] = {which: [] for which in calls}
     for _ in range(rounds):
-        for name, hit in hits.items():
-            samples[name].append(await per_call_us(hit, 2_000))
-    for name, taken in samples.items():
+        for which, call in calls.items():
+            samples[which].append(await per_call_us(call, 2_000))
+    for name in dict.fromkeys(name for name, _ in calls):
         target = 20.0 if "entries" in name else 3.0
-        median = statistics.median(taken)
-        verdict = "meets" if median <= target else "MISSES"
-        print(f"  {name:<44} {median:7.2f}   ({verdict} ≤ {target})")
+        wait, hit = (statistics.median(samples[name, how]) for how in ("call", "hit"))
+        verdict = "meet" if max(wait, hit) <= target else "call meets" if wait <= target else "MISS"
+        print(f"  {name:<44} {wait:13.2f} {hit:10.2f}   ({verdict} ≤ {target})")
 
 
 async def against_floor(

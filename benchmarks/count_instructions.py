@@ -3,7 +3,8 @@
 Run with ``.venv/bin/python benchmarks/count_instructions.py`` (needs ``valgrind``;
 ``apt-get install valgrind``). Wall-clock times on a shared two-core machine move by 2x
 from one minute to the next; the instructions a decision executes do not. For each
-strategy this runs ``await strategy.hit(key, rate, store)`` on an ``InMemoryStore``
+strategy this runs ``await strategy(key, rate, store)`` (the wait alone) and ``await
+strategy.hit(key, rate, store)`` (the whole ``Decision``) on an ``InMemoryStore``
 ``SMALL`` and ``LARGE`` times, each under callgrind, and reports the difference per
 decision, so start-up and imports cancel out. The store keeps its default wall clock,
 as an app runs it: a test clock written in Python costs ~500 instructions a decision
@@ -56,11 +57,16 @@ async def decide(name: str, count: int) -> None:
     if name in REQUESTS:
         await request(name, count)
         return
-    strategy = STRATEGIES[name]
+    strategy_name, _, how = name.partition(":")
+    strategy = STRATEGIES[strategy_name]
     store = InMemoryStore()  # the wall clock, as an app runs it (see the module's doc)
     rate = Rate(10**9, hours=1)  # never runs dry: every hit writes
-    for _ in range(count):
-        await strategy.hit("k", rate, store)
+    if how == "hit":
+        for _ in range(count):
+            await strategy.hit("k", rate, store)
+    else:
+        for _ in range(count):
+            await strategy("k", rate, store)
 
 
 def instructions(name: str, count: int) -> int:
@@ -86,10 +92,14 @@ def main() -> None:
             per_request = (instructions(name, 3_000) - instructions(name, 1_000)) / 2_000
             print(f"  {name:<28} {per_request:9,.0f}")
         return
-    print("in process (InMemoryStore), instructions per `await strategy.hit(...)`")
+    print("in process (InMemoryStore), instructions per decision")
+    print(f"  {'':<14} {'strategy(...)':>13} {'.hit(...)':>10}")
     for name in STRATEGIES:
-        per_decision = (instructions(name, LARGE) - instructions(name, SMALL)) / (LARGE - SMALL)
-        print(f"  {name:<14} {per_decision:9,.0f}")
+        figures = []
+        for how in ("call", "hit"):
+            run = f"{name}:{how}"
+            figures.append((instructions(run, LARGE) - instructions(run, SMALL)) / (LARGE - SMALL))
+        print(f"  {name:<14} {figures[0]:13,.0f} {figures[1]:10,.0f}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import typing
+from collections.abc import Iterable, Iterator, Sequence
+from typing import cast
 
 from ratescript.scriptdsl import nodes as n
 
-__all__ = ["readonly_twin", "statements", "written_keys"]
+__all__ = [
+    "checked_on_entry",
+    "children",
+    "divisor",
+    "may_fail",
+    "nonzero",
+    "readonly_twin",
+    "statements",
+    "written_keys",
+]
+
+_EXPR_NODES: tuple[type, ...] = typing.get_args(n.Expr)
 
 
 def statements(body: Iterable[n.Stmt]) -> Iterator[n.Stmt]:
@@ -48,3 +61,100 @@ def readonly_twin(ir: n.ScriptIR) -> n.ScriptIR:
 def written_keys(body: Iterable[n.Stmt]) -> set[int]:
     """Indices of the keys a script may write or delete."""
     return {stmt.key for stmt in statements(body) if isinstance(stmt, n.StoreKey | n.DeleteKey)}
+
+
+def nonzero(node: n.Expr) -> bool:
+    """Whether ``node`` is a constant other than zero: a divisor that cannot fail."""
+    return isinstance(node, n.Const) and node.value != 0
+
+
+def children(node: object) -> list[n.Expr]:
+    """The expressions directly inside a node (an expression or a statement)."""
+    found: list[n.Expr] = []
+    for field in dataclasses.fields(node):  # type: ignore[arg-type]
+        value = getattr(node, field.name)
+        for child in value if isinstance(value, tuple) else (value,):
+            if isinstance(child, _EXPR_NODES):
+                found.append(cast(n.Expr, child))
+    return found
+
+
+def divisor(node: object) -> n.Expr | None:
+    """What ``node`` divides by, if it divides: ``/``, ``//``, ``%`` and ``window_index``."""
+    if isinstance(node, n.Binary) and node.op in ("/", "//", "%"):
+        return node.right
+    if isinstance(node, n.Builtin) and node.func == "window_index":
+        return node.args[1]
+    return None
+
+
+def may_fail(node: object, safe: frozenset[str] = frozenset()) -> bool:
+    """Whether evaluating the expressions of ``node`` can raise: a division by anything
+    but a nonzero constant or a name in ``safe`` (names the caller knows to be nonzero,
+    see ``checked_on_entry``).
+
+    A division by zero is an error on every target; nothing else in an expression is.
+    """
+    by = divisor(node)
+    if by is not None and not nonzero(by) and not (isinstance(by, n.Var) and by.name in safe):
+        return True
+    return any(may_fail(child, safe) for child in children(node))
+
+
+def _divisors(node: object) -> frozenset[str]:
+    """Names that evaluating ``node`` always divides by: a zero among them would have raised.
+
+    Not those in a branch of a conditional, nor right of ``and``/``or``, nor a key's default.
+    """
+    if isinstance(node, n.Cond | n.Logical):
+        inside: list[n.Expr] = [node.test if isinstance(node, n.Cond) else node.left]
+    elif isinstance(node, n.LoadKey):
+        inside = []
+    else:
+        inside = children(node)
+    found = frozenset().union(*(_divisors(child) for child in inside))
+    by = divisor(node)
+    if isinstance(by, n.Var):
+        found |= {by.name}
+    return found
+
+
+def _assigned(body: Sequence[n.Stmt]) -> set[str]:
+    names: set[str] = set()
+    for stmt in statements(body):
+        if isinstance(stmt, n.Assign):
+            names.update(stmt.names)
+        elif isinstance(stmt, n.LoadKey):
+            names.update(stmt.targets)
+        elif isinstance(stmt, n.ForLog):
+            names.update((stmt.time_var, stmt.amount_var))
+    return names
+
+
+def checked_on_entry(ir: n.ScriptIR) -> dict[int, frozenset[str]]:
+    """Per statement (by ``id``): the names already divided by on every path to it, and
+    not assigned since — a division by one of them cannot raise there."""
+    entry: dict[int, frozenset[str]] = {}
+
+    def run(body: Sequence[n.Stmt], checked: frozenset[str] | None) -> frozenset[str] | None:
+        for stmt in body:
+            if checked is None:  # after a return or a break: not reached
+                return None
+            entry[id(stmt)] = checked
+            if isinstance(stmt, n.If):
+                checked |= _divisors(stmt.test)
+                ends = [
+                    e for e in (run(stmt.body, checked), run(stmt.orelse, checked)) if e is not None
+                ]
+                checked = frozenset.intersection(*ends) if ends else None
+            elif isinstance(stmt, n.ForLog):  # zero or more times: what it assigns is unknown
+                checked -= _assigned((stmt,))
+                run(stmt.body, checked)
+            elif isinstance(stmt, n.Return | n.Break):
+                checked = None
+            else:
+                checked = (checked | _divisors(stmt)) - _assigned((stmt,))
+        return checked
+
+    run(ir.body, frozenset())
+    return entry

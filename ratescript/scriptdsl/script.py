@@ -67,6 +67,8 @@ class Script:
         # decoded, fail)``, which ``InMemoryStore`` calls once per script it runs.
         self.memory_source: str | None = None
         self.memory_line_map: tuple[int, ...] = ()
+        # Of the runner returning the wait alone, made on first use (``memory_wait_source``).
+        self.memory_wait_line_map: tuple[int, ...] = ()
         self.memory_binder: Callable[..., Callable[[str, Sequence[float]], Decision]] | None = None
         if self.key_count == 1:
             self.memory_source, self.memory_line_map = generate_memory(ir)
@@ -97,6 +99,24 @@ class Script:
     def readonly(self) -> Script:
         """The read-only twin: the same decisions, every write elided."""
         return self if self.ir.readonly else Script(readonly_twin(self.ir), self.__wrapped__)
+
+    @cached_property
+    def memory_wait_source(self) -> str:
+        """The in-process runner that returns the wait alone (``targets.memory.
+        MemoryWaitGenerator``): generated on first use, as only ``await strategy(...)``
+        on the in-process store runs it."""
+        if self.key_count != 1:
+            raise ValueError(f"script `{self.name}` takes {self.key_count} keys, not one")
+        source, self.memory_wait_line_map = generate_memory(self.ir, wait_only=True)
+        return source
+
+    @cached_property
+    def memory_wait_binder(self) -> Callable[..., Callable[[str, Sequence[float]], float]]:
+        """``_rs_bind`` of ``memory_wait_source``, as ``memory_binder`` is of ``memory_source``."""
+        scope = memory_namespace()
+        code = compile(self.memory_wait_source, f"<ratescript {self.name} in memory, wait>", "exec")
+        exec(code, scope)  # our own generated source, from a checked IR
+        return scope["_rs_bind"]  # type: ignore[no-any-return]
 
     @cached_property
     def lua_batch_source(self) -> str:
@@ -171,6 +191,7 @@ class Script:
         line_maps = {
             f"<ratescript {self.name}>": self.python_line_map,
             f"<ratescript {self.name} in memory>": self.memory_line_map,
+            f"<ratescript {self.name} in memory, wait>": self.memory_wait_line_map,
         }
         for frame in traceback.extract_tb(exc.__traceback__):
             line_map = line_maps.get(frame.filename)

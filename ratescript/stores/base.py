@@ -16,7 +16,7 @@ import abc
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ratescript.clock import Clock, wall_clock_ms
@@ -174,6 +174,13 @@ class Store(abc.ABC):
 
     def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
         """``run`` of a one-key script, arguments checked, without waiting; see ``immediate``."""
+        raise NotImplementedError(f"{type(self).__name__} runs scripts only through `run`")
+
+    def runners(
+        self, script: Script
+    ) -> tuple[Callable[[str, Sequence[float]], Decision], Callable[[str, Sequence[float]], float]]:
+        """``run_one`` of ``script`` as a function of ``(key, args)``, and the same run
+        returning only the wait (0.0 when admitted); see ``immediate``."""
         raise NotImplementedError(f"{type(self).__name__} runs scripts only through `run`")
 
     @abc.abstractmethod

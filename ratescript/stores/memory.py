@@ -52,6 +52,7 @@ _LOCK_POLL_SECONDS = 0.002
 _RUNNERS_KEPT = 256
 
 Runner = Callable[[str, Sequence[float]], Decision]
+WaitRunner = Callable[[str, Sequence[float]], float]
 
 # An entry: (value, the first whole ms at which it is gone or None, the codec of a
 # decoded value or None for bytes)
@@ -118,6 +119,7 @@ class InMemoryStore(Store):
         self._sweep_at = 0
         self._sweep_lock = threading.Lock()
         self._runners: dict[Script, Runner] = {}
+        self._wait_runners: dict[Script, WaitRunner] = {}
         self._names: dict[str, tuple[str, threading.Lock]] = {}
 
     def __len__(self) -> int:
@@ -173,9 +175,7 @@ class InMemoryStore(Store):
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
-        # Runners hold the clock they were bound with: a new clock binds them afresh.
-        self._clock = clock
-        self._runners = {}
+        self._clock = clock  # runners read it on every run
 
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]
@@ -192,6 +192,23 @@ class InMemoryStore(Store):
         if runner is None:
             runner = self._bind(script)
         return runner(key, args)
+
+    def runners(self, script: Script) -> tuple[Runner, WaitRunner]:
+        """The fused runners of a one-key script on this store: ``run_one`` without its
+        call, and the one that returns the wait alone (``await strategy(...)``).
+
+        Valid for the store's life (they read its clock on every run); the caller
+        checks the key and argument counts, as for ``run_one``.
+        """
+        runner = self._runners.get(script) or self._bind(script)
+        waits = self._wait_runners
+        wait = waits.get(script)
+        if wait is None:
+            if len(waits) >= _RUNNERS_KEPT:
+                waits.clear()  # scripts made on the fly must not pile up
+            bind = script.memory_wait_binder
+            wait = waits[script] = bind(self, script.codecs[0], self._decoded, script.python_error)
+        return runner, wait
 
     def _bind(self, script: Script) -> Runner:
         """The fused runner of ``script`` on this store (see ``scriptdsl.targets.memory``)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
@@ -82,6 +82,12 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     #: case itself (one coroutine fewer), as a subclass's own ``hit`` must always run.
     _base_hit: ClassVar[bool] = True
 
+    #: The last common hit on an in-process store, ``(rate, store, cost, arguments,
+    #: runner, wait runner)``: a hit with this very rate and store and an equal cost
+    #: calls the store's fused runner straight away (``_fast_path``). Each instance
+    #: sets its own; it holds that one store alive for as long as it is the last.
+    _fast: ClassVar[tuple[Any, ...]] = (None, None, None, (), None, None)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
@@ -114,11 +120,15 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     ) -> Decision:
         """Charge ``cost`` against ``key`` if the strategy admits it."""
         if context is None:
-            # The common case first: a rate and cost seen before (limited, valid).
+            # The common case first: the last one on an in-process store, then a rate
+            # and cost seen before (limited, valid).
+            fast = self._fast
+            if fast[0] is rate and fast[1] is store and fast[2] == cost:
+                return fast[4](key, fast[3])  # type: ignore[no-any-return]
             known = self._known_arguments.get(id(rate))
             if known is not None and known[0] is rate and known[1] == cost:
                 if store.immediate:
-                    return store.run_one(self.script, key, known[2])
+                    return self._fast_path(known[0], store, cost, known[2])[0](key, known[2])
                 return await store.run(self.script, (key,), known[2])
         given = rate
         rate = _rate(rate)
@@ -136,6 +146,27 @@ class Strategy(abc.ABC, Generic[MetadataT]):
             self._keep_arguments(given, cost, arguments)
         return await store.run(self.script, keys, arguments)
 
+    def _fast_path(
+        self, rate: Rate | str, store: Store, cost: float, arguments: tuple[float, ...]
+    ) -> tuple[Callable[[str, Sequence[float]], Decision], Callable[[str, Sequence[float]], float]]:
+        """The store's runners of this strategy's script, kept as ``_fast`` for the next
+        hit when this class's ``hit`` runs (a subclass's own ``hit`` must see every one).
+
+        ``arguments`` are kept ones (``_keep_arguments``): checked, for this rate and cost.
+        """
+        runners = store.runners(self.script)
+        if self._base_hit:
+            object.__setattr__(self, "_fast", (rate, store, cost, arguments, *runners))
+        return runners
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The parameters, without what hits cached (runners bound to a store)."""
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if name not in ("_fast", "_known_arguments")
+        }
+
     def _keep_arguments(self, rate: Rate | str, cost: float, arguments: Sequence[float]) -> None:
         """Keep a hit's arguments for the next hit with this very rate and an equal cost.
 
@@ -151,11 +182,13 @@ class Strategy(abc.ABC, Generic[MetadataT]):
 
     async def __call__(self, key: str, rate: Rate | str, store: Store, cost: float = 1) -> float:
         """The wait in milliseconds before ``key`` may be hit again; ``0.0`` when allowed."""
-        if self._base_hit:  # `hit`'s common case, inline
+        fast = self._fast  # `hit`'s common case, inline, and only the wait computed
+        if fast[0] is rate and fast[1] is store and fast[2] == cost:
+            return fast[5](key, fast[3])  # type: ignore[no-any-return]
+        if self._base_hit:
             known = self._known_arguments.get(id(rate))
             if known is not None and known[0] is rate and known[1] == cost and store.immediate:
-                decision = store.run_one(self.script, key, known[2])
-                return 0.0 if decision[0] else decision[1]
+                return self._fast_path(known[0], store, cost, known[2])[1](key, known[2])
         decision = await self.hit(key, rate, store, cost)
         return 0.0 if decision.allowed else decision.wait_ms
 

@@ -11,6 +11,7 @@ bookkeeping (clock, expiry, sweep). Hypothesis compares it with the other target
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -21,11 +22,11 @@ from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.exceptions import ScriptRuntimeError
 from ratescript.scriptdsl import Key, Log, allow, deny, now_ms, script
 from ratescript.scriptdsl.script import Script
-from ratescript.scriptdsl.targets.memory import MemoryGenerator, expires_at
+from ratescript.scriptdsl.targets.memory import MemoryGenerator, MemoryWaitGenerator, expires_at
 from ratescript.scriptdsl.targets.python import PythonGenerator
 from ratescript.stores.memory import InMemoryStore
 
-from .test_differential import run_everywhere
+from .test_differential import limiter_steps, run_everywhere
 
 
 @script
@@ -139,7 +140,7 @@ async def test_a_new_clock_is_followed_at_once() -> None:
     args = (1.0, 1000.0, 1.0)
     assert (await store.run(token_bucket, ["k"], args)).allowed
     assert not (await store.run(token_bucket, ["k"], args)).allowed
-    store.clock = lambda: 1000.0  # the bound runner held the old clock
+    store.clock = lambda: 1000.0  # runners read the store's clock on every run
     assert (await store.run(token_bucket, ["k"], args)).allowed
 
 
@@ -199,3 +200,79 @@ def test_runners_are_bound_once_per_script_and_store() -> None:
         store.run_one(token_bucket, "k", (5.0, 1000.0, 1.0))
         asyncio.run(store.run(sliding_log, ["l"], (5.0, 1000.0, 1.0)))
     assert set(store._runners) == {token_bucket, sliding_log}
+
+
+# --- the runner that returns the wait alone -----------------------------------------------
+
+
+@script
+def divides_in_its_decision(count: Key[float], divisor: float):  # type: ignore[no-untyped-def]
+    """Fields the wait leaves out, one of which may fail, one of which may not."""
+    c = count.get(default=0)
+    if c >= 2:
+        return deny(wait_ms=c / 2, remaining=c / divisor)  # may fail: evaluated anyway
+    count.set(c + 1, ttl_ms=1000)
+    return allow(remaining=c / 4)  # cannot fail: left out
+
+
+WAIT_SCRIPTS = (*FLOW_SCRIPTS, fails_after_a_write, divides_in_its_decision)
+LIMITERS = (token_bucket, fixed_window, sliding_log)
+
+
+def _outcome(run: object, key: str, args: Sequence[float]) -> tuple[str, bytes | str]:
+    """What a runner gave: the wait as exact bytes (``-0.0`` is not ``0.0``), or the error."""
+    try:
+        result = run(key, args)  # type: ignore[operator]
+    except ScriptRuntimeError as exc:
+        return ("error", str(exc))
+    wait = result if isinstance(result, float) else (0.0 if result.allowed else result.wait_ms)
+    return ("wait", b"%.17g%+.0f" % (wait, math.copysign(1.0, wait)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("subject", WAIT_SCRIPTS + LIMITERS, ids=lambda s: s.name)
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+async def test_the_wait_alone_is_the_decisions_wait(subject: Script, data: st.DataObject) -> None:
+    """Hit by hit, the wait runner returns what ``await strategy(...)`` makes of the full
+    runner's decision, fails where it fails with the same message, and writes the same."""
+    steps = data.draw(
+        st.composite(limiter_steps)() if subject in LIMITERS else st.composite(_steps)(subject)
+    )
+    now = [0.0]
+    full, waits = InMemoryStore(clock=lambda: now[0]), InMemoryStore(clock=lambda: now[0])
+    run_full, run_wait = full.runners(subject)[0], waits.runners(subject)[1]
+    for now[0], key, args in steps:
+        assert _outcome(run_wait, key, args) == _outcome(run_full, key, args)
+        for name in ("a", "b"):
+            assert await waits.get(name) == await full.get(name)
+
+
+def test_the_wait_alone_leaves_out_only_fields_that_cannot_fail() -> None:
+    source = divides_in_its_decision.memory_wait_source
+    assert "(c / divisor)" in source  # evaluated for its failure
+    assert "(c / 4.0)" not in source and "_rs_Decision" not in source
+    assert "{" not in source  # no metadata dict
+    assert MemoryWaitGenerator.unsupported_nodes() == []
+
+
+@pytest.mark.asyncio
+async def test_the_wait_alone_names_the_line_that_failed() -> None:
+    store = InMemoryStore(clock=lambda: 1000.0)
+    wait = store.runners(fails_after_a_write)[1]
+    assert wait("k", (1.0,)) == 0.0
+    with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
+        wait("k", (0.0,))
+    assert f":{fails_after_a_write.ir.first_line + 3}:" in str(caught.value)
+    assert await store.get("k") == b"1"  # nothing written
+
+
+@pytest.mark.asyncio
+async def test_runners_follow_a_new_clock_and_stay_bound() -> None:
+    store = InMemoryStore(clock=lambda: 0.0)
+    runners = store.runners(token_bucket)
+    assert runners[1]("k", (1.0, 1000.0, 1.0)) == 0.0
+    assert runners[1]("k", (1.0, 1000.0, 1.0)) == 1000.0
+    store.clock = lambda: 250.0
+    assert store.runners(token_bucket) == runners
+    assert runners[0]("k", (1.0, 1000.0, 1.0)).wait_ms == 750.0

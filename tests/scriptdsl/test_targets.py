@@ -31,7 +31,12 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("RATESCRIPT_UPDATE_GOLDEN") == "1"
 BUILTINS = (token_bucket, fixed_window, sliding_log)
 GOLDEN_SCRIPTS = (*BUILTINS, *(s.readonly for s in BUILTINS))
-SUFFIXES = {"py.txt": "python_source", "lua": "lua_source", "memory.py.txt": "memory_source"}
+SUFFIXES = {
+    "py.txt": "python_source",
+    "lua": "lua_source",
+    "memory.py.txt": "memory_source",
+    "memory-wait.py.txt": "memory_wait_source",
+}
 
 
 class Pair(Record):

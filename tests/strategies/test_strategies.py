@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -471,6 +472,79 @@ async def test_window_boundaries_hold_for_any_period(period_ms: float) -> None:
                 assert decision.allowed and decision.metadata["window_start_ms"] == end
             else:
                 assert not decision.allowed and decision.metadata["previous_count"] == 4
+
+
+# --- `await strategy(...)`: the wait alone ---------------------------------------------------
+
+
+#: Clock steps in ms; None steps to when the last rejected hit was told to come back.
+_ADVANCES = st.sampled_from((None, 0.0, 0.25, 1.0, 997.5, 12_200.0, 61_000.0)) | st.floats(
+    0, 500_000
+)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", _CONTRACT_IDS)
+@settings(max_examples=40, deadline=None)
+@given(hits=st.lists(st.tuples(_ADVANCES, _COSTS), min_size=1, max_size=25))
+async def test_the_wait_is_what_hit_decides(
+    name: str, hits: list[tuple[float | None, float]]
+) -> None:
+    """In process, ``await strategy(...)`` runs its own runner (the wait alone) from its
+    second hit on; hit by hit it equals ``hit``'s decision and leaves the same state."""
+    strategy, rate = CONTRACT_CASES[name]
+    strategy = copy.copy(strategy)  # its own fast path: the stores of this example only
+    clock = FakeClock(T0 + 0.25)
+    called, decided = InMemoryStore(clock=clock), InMemoryStore(clock=clock)
+    wait = 0.0
+    for advance, cost in hits:
+        clock.now += wait if advance is None else advance
+        decision = await strategy.hit("k", rate, decided, cost)
+        wait = await strategy("k", rate, called, cost)
+        assert wait == (0.0 if decision.allowed else decision.wait_ms)
+        assert await called.get("k") == await decided.get("k")
+
+
+@pytest.mark.asyncio
+async def test_the_fast_path_follows_the_store_and_the_rate() -> None:
+    strategy = FixedWindowStrategy()
+    clock = FakeClock(T0)
+    one, other = InMemoryStore(clock=clock), InMemoryStore(clock=clock)
+    for _ in range(3):
+        assert await strategy("k", "3/m", one) == 0.0  # the third takes the fast path
+    assert await strategy("k", "3/m", one) > 0  # full: the fast path charged `one`
+    assert await strategy("k", "3/m", other) == 0.0  # its own count
+    assert await strategy("k", "5/m", one) == 0.0  # another rate: 4 of 5
+    assert (await strategy.hit("k", "3/m", other, 3)).allowed is False  # 1 + 3 > 3
+    assert await strategy("k", "3/m", other, 2) == 0.0
+
+
+@pytest.mark.asyncio
+async def test_a_subclass_with_its_own_hit_sees_every_hit() -> None:
+    seen: list[float] = []
+
+    @dataclass(frozen=True)
+    class Counted(TokenBucketStrategy):
+        async def hit(self, key, rate, store, cost=1, context=None):  # type: ignore[no-untyped-def]
+            seen.append(cost)
+            return await super().hit(key, rate, store, cost, context)
+
+    strategy, store = Counted(), InMemoryStore(clock=FakeClock())
+    for _ in range(4):
+        await strategy("k", "10/m", store)
+    assert seen == [1, 1, 1, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_used_strategy_copies_and_pickles_without_its_store() -> None:
+    strategy = GCRAStrategy(burst_tolerance_ms=5.0)
+    store = InMemoryStore(clock=FakeClock())
+    for _ in range(3):
+        await strategy("k", "10/m", store)
+    copies = (copy.deepcopy(strategy), pickle.loads(pickle.dumps(strategy)))
+    for index, copied in enumerate(copies):
+        assert copied == strategy and "_fast" not in vars(copied)
+        assert await copied(f"other{index}", "10/m", store) == 0.0
 
 
 # --- the Strategy contract --------------------------------------------------------------------

@@ -24,15 +24,13 @@ group form (``generate_lua_batch``) runs the same function once per hit.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from typing import cast
 
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import LOG_MAGIC
-from ratescript.scriptdsl.passes import statements
-from ratescript.scriptdsl.targets.base import EXPR_NODES, Generator
+from ratescript.scriptdsl.passes import checked_on_entry, may_fail, nonzero, statements
+from ratescript.scriptdsl.targets.base import Generator
 
 __all__ = ["LuaGenerator", "generate_lua", "generate_lua_batch"]
 
@@ -353,104 +351,8 @@ def _plain(node: n.Expr) -> bool:
     return isinstance(node, n.Var | n.Now | n.Const)
 
 
-def _nonzero(node: n.Expr) -> bool:
-    return isinstance(node, n.Const) and node.value != 0
-
-
 def _checked(divisor: str, value: str) -> str:
     return f"({divisor} ~= 0 and {value} or error('ratescript: division by zero'))"
-
-
-def _children(node: object) -> list[n.Expr]:
-    """The expressions directly inside a node (an expression or a statement)."""
-    found: list[n.Expr] = []
-    for field in dataclasses.fields(node):  # type: ignore[arg-type]
-        value = getattr(node, field.name)
-        for child in value if isinstance(value, tuple) else (value,):
-            if isinstance(child, EXPR_NODES):
-                found.append(cast(n.Expr, child))
-    return found
-
-
-def _divisor(node: object) -> n.Expr | None:
-    """What ``node`` divides by, if it divides: ``/``, ``//``, ``%`` and ``window_index``."""
-    if isinstance(node, n.Binary) and node.op in ("/", "//", "%"):
-        return node.right
-    if isinstance(node, n.Builtin) and node.func == "window_index":
-        return node.args[1]
-    return None
-
-
-def _may_fail(node: object, safe: frozenset[str]) -> bool:
-    """Whether evaluating the expressions of ``node`` can raise: a division by anything
-    but a nonzero constant or a name in ``safe`` (see ``_checked_on_entry``)."""
-    divisor = _divisor(node)
-    if (
-        divisor is not None
-        and not _nonzero(divisor)
-        and not (isinstance(divisor, n.Var) and divisor.name in safe)
-    ):
-        return True
-    return any(_may_fail(child, safe) for child in _children(node))
-
-
-def _divisors(node: object) -> frozenset[str]:
-    """Names that evaluating ``node`` always divides by: a zero among them would have raised.
-
-    Not those in a branch of a conditional, nor right of ``and``/``or``, nor a key's default.
-    """
-    if isinstance(node, n.Cond | n.Logical):
-        children: list[n.Expr] = [node.test if isinstance(node, n.Cond) else node.left]
-    elif isinstance(node, n.LoadKey):
-        children = []
-    else:
-        children = _children(node)
-    found = frozenset().union(*(_divisors(child) for child in children))
-    divisor = _divisor(node)
-    if isinstance(divisor, n.Var):
-        found |= {divisor.name}
-    return found
-
-
-def _assigned(body: Sequence[n.Stmt]) -> set[str]:
-    names: set[str] = set()
-    for stmt in statements(body):
-        if isinstance(stmt, n.Assign):
-            names.update(stmt.names)
-        elif isinstance(stmt, n.LoadKey):
-            names.update(stmt.targets)
-        elif isinstance(stmt, n.ForLog):
-            names.update((stmt.time_var, stmt.amount_var))
-    return names
-
-
-def _checked_on_entry(ir: n.ScriptIR) -> dict[int, frozenset[str]]:
-    """Per statement (by ``id``): the names already divided by on every path to it, and
-    not assigned since — a division by one of them cannot raise there."""
-    entry: dict[int, frozenset[str]] = {}
-
-    def run(body: Sequence[n.Stmt], checked: frozenset[str] | None) -> frozenset[str] | None:
-        for stmt in body:
-            if checked is None:  # after a return or a break: not reached
-                return None
-            entry[id(stmt)] = checked
-            if isinstance(stmt, n.If):
-                checked |= _divisors(stmt.test)
-                ends = [
-                    e for e in (run(stmt.body, checked), run(stmt.orelse, checked)) if e is not None
-                ]
-                checked = frozenset.intersection(*ends) if ends else None
-            elif isinstance(stmt, n.ForLog):  # zero or more times: what it assigns is unknown
-                checked -= _assigned((stmt,))
-                run(stmt.body, checked)
-            elif isinstance(stmt, n.Return | n.Break):
-                checked = None
-            else:
-                checked = (checked | _divisors(stmt)) - _assigned((stmt,))
-        return checked
-
-    run(ir.body, frozenset())
-    return entry
 
 
 def _failing_after(ir: n.ScriptIR) -> set[int]:
@@ -461,7 +363,7 @@ def _failing_after(ir: n.ScriptIR) -> set[int]:
     finite; a loop counts as failing if anything in it may.
     """
     found: set[int] = set()
-    safe = _checked_on_entry(ir)
+    safe = checked_on_entry(ir)
 
     def walk(body: Sequence[n.Stmt], after: bool) -> bool:
         for stmt in reversed(body):
@@ -471,17 +373,17 @@ def _failing_after(ir: n.ScriptIR) -> set[int]:
                 found.add(id(stmt))
             if isinstance(stmt, n.If):
                 branches = walk(stmt.body, after) | walk(stmt.orelse, after)
-                after = branches or _may_fail(stmt.test, safe[id(stmt)])
+                after = branches or may_fail(stmt.test, safe[id(stmt)])
             elif isinstance(stmt, n.ForLog):
                 after = walk(stmt.body, True) or after
             elif isinstance(stmt, n.Return):
-                after = _may_fail(stmt, safe[id(stmt)])
+                after = may_fail(stmt, safe[id(stmt)])
             elif isinstance(stmt, n.LoadKey | n.LogAppend):
                 after = True
             elif isinstance(stmt, n.StoreKey) and ir.keys[stmt.key].kind is not n.KeyKind.LOG:
                 after = True  # its own check that the numbers are finite
             else:
-                after = after or _may_fail(stmt, safe[id(stmt)])
+                after = after or may_fail(stmt, safe[id(stmt)])
         return after
 
     walk(ir.body, False)
@@ -668,7 +570,7 @@ class LuaBody(Generator):
     # so that they are evaluated once.
 
     def quotient(self, divisor: n.Expr, left: str, right: str) -> str:
-        if _nonzero(divisor):
+        if nonzero(divisor):
             return f"({left} / {right})"
         if _plain(divisor):
             return _checked(right, f"{left} / {right}")
@@ -679,7 +581,7 @@ class LuaBody(Generator):
         if not (_plain(node.left) and _plain(node.right)):
             return f"{self.use('_rs_mod')}({left}, {right})"
         value = f"{left} - {self.use('_rs_floor')}({left} / {right}) * {right}"
-        return f"({value})" if _nonzero(node.right) else _checked(right, value)
+        return f"({value})" if nonzero(node.right) else _checked(right, value)
 
     def expr_Unary(self, node: n.Unary) -> str:
         if node.op == "-" and isinstance(node.operand, n.Const):  # folded here, not by Lua

@@ -29,11 +29,11 @@ from typing import Any
 from ratescript.clock import wall_clock_ms
 from ratescript.decision import Decision
 from ratescript.scriptdsl import nodes as n
-from ratescript.scriptdsl.passes import statements
+from ratescript.scriptdsl.passes import checked_on_entry, may_fail, statements
 from ratescript.scriptdsl.runtime import MAX_TTL_MS, namespace, ttl
 from ratescript.scriptdsl.targets.python import PythonGenerator, _plain
 
-__all__ = ["MemoryGenerator", "generate_memory", "memory_namespace"]
+__all__ = ["MemoryGenerator", "MemoryWaitGenerator", "generate_memory", "memory_namespace"]
 
 #: Every this many lookups of a missing key (a power of two), a runner lets the store
 #: check a few keys for expiry.
@@ -64,6 +64,8 @@ def _returns(body: tuple[n.Stmt, ...]) -> bool:
 class MemoryGenerator(PythonGenerator):
     """Generates the fused runner of a script that takes exactly one key."""
 
+    variant = ""  # how the runner's result differs, for the header of its source
+
     def __init__(self, ir: n.ScriptIR) -> None:
         if len(ir.keys) != 1:
             raise ValueError("the in-process target fuses single-key scripts only")
@@ -84,14 +86,11 @@ class MemoryGenerator(PythonGenerator):
         out = self.out
         out.origin = ir.first_line
         out.line(f"# ratescript script `{ir.name}` from {ir.module}, line {ir.first_line},")
-        out.line("# fused with InMemoryStore; generated code: do not edit")
+        out.line(f"# fused with InMemoryStore{self.variant}; generated code: do not edit")
         out.line("def _rs_bind(_store, _codec, _decoded, _fail):")
         out.indent()
         for name in ("_data", "_names", "_named", "_sweep"):
             out.line(f"{name} = _store.{name}")
-        out.line("_clock = _store.clock")
-        # The default clock, inline: its body is one multiplication, its frame dearer.
-        out.line("_wall = _clock is _rs_wall_clock_ms")
         out.line("_missing = 0")
         out.line(f"def {ir.name}(_key, _args):")
         out.indent()
@@ -100,7 +99,10 @@ class MemoryGenerator(PythonGenerator):
             params = ", ".join(ir.params)
             out.line(f"{params}{',' if len(ir.params) == 1 else ''} = _args")
         out.line("_key, _lock = _names.get(_key) or _named(_key)")
-        out.line("_now = _rs_time() * 1000.0 if _wall else _clock()")
+        # The store's clock as it is now (a runner stays valid when the clock is replaced);
+        # the default one inline: its body is one multiplication, its frame dearer.
+        out.line("_clock = _store._clock")
+        out.line("_now = _rs_time() * 1000.0 if _clock is _rs_wall_clock_ms else _clock()")
         out.line("_lock.acquire()")
         out.line("try:")
         out.indent()
@@ -199,14 +201,18 @@ class MemoryGenerator(PythonGenerator):
             return
         # Every number of the decision first: one that fails leaves nothing written.
         self.out.line(f"_decision = {decision}")
+        self.commit_and_return("_rs_new(_rs_Decision, _decision)")
+
+    def commit_and_return(self, result: str) -> None:
+        """Write what the paths to this ``return`` have written, then return ``result``."""
         if self.written == SURE:
             self.commit()
-        else:
+        elif self.written == MAYBE:
             self.out.line("if _w0 is not _KEEP:")
             self.out.indent()
             self.commit()
             self.out.dedent()
-        self.out.line("return _rs_new(_rs_Decision, _decision)")
+        self.out.line(f"return {result}")
 
     def commit(self) -> None:
         """Write ``_w0``, gone at ``_t0``, as ``InMemoryStore`` keeps its entries."""
@@ -220,9 +226,39 @@ class MemoryGenerator(PythonGenerator):
             line("_data[_key] = (_w0, _t0, _codec)")
 
 
-def generate_memory(ir: n.ScriptIR) -> tuple[str, tuple[int, ...]]:
-    """Python source defining ``_rs_bind`` for a single-key script, and its line map."""
-    generator = MemoryGenerator(ir)
+class MemoryWaitGenerator(MemoryGenerator):
+    """The fused runner of ``await strategy(key, rate, store)``: the wait alone.
+
+    The same body and writes, but a ``return`` gives ``0.0`` when it admits and the
+    wait when it rejects, the float the seed's contract asks for. The other fields of
+    the decision, its metadata dict and the ``Decision`` itself are never built: on
+    the fixed window that is a third of the runner's work. A field whose evaluation
+    can fail is evaluated anyway, before anything is written: a division by zero
+    fails the hit on every target (``passes.may_fail``; a name already divided by on
+    every path to the ``return`` cannot be zero there, ``passes.checked_on_entry``).
+    """
+
+    variant = ", returning the wait alone"
+
+    def __init__(self, ir: n.ScriptIR) -> None:
+        super().__init__(ir)
+        self.nonzero_names = checked_on_entry(ir)
+
+    def stmt_Return(self, node: n.Return) -> None:
+        nonzero = self.nonzero_names[id(node)]
+        for field in (node.wait_ms, node.remaining, node.reset_ms, *node.metadata):
+            if may_fail(field, nonzero):
+                self.out.line(self.expr(field))  # evaluated for its failure alone
+        wait = "0.0" if node.allowed else self.expr(node.wait_ms)
+        self.commit_and_return(wait)
+
+
+def generate_memory(ir: n.ScriptIR, *, wait_only: bool = False) -> tuple[str, tuple[int, ...]]:
+    """Python source defining ``_rs_bind`` for a single-key script, and its line map.
+
+    ``wait_only``: the runner returns the wait alone (``MemoryWaitGenerator``).
+    """
+    generator = (MemoryWaitGenerator if wait_only else MemoryGenerator)(ir)
     source = generator.generate()
     return source, generator.out.line_map
 

@@ -123,15 +123,11 @@ class PythonGenerator(Generator):
     def floor(self, value: str, *, plain: bool) -> str:
         """Lua 5.1's ``math.floor`` inline: ``runtime.lua_floor`` without its call.
 
-        A double; ``-0.0``, infinities and NaN unchanged (the chained comparison is
-        false for both infinities and NaN). A rate limiter floors on most decisions
-        (window starts, whole tokens), and the call cost more than the test.
+        A rate limiter floors on most decisions (window starts, whole tokens), and the
+        call cost more than the test. See ``lua_floor`` for why ``x // 1.0``.
         """
         first, again = self.once(value, plain)
-        return (
-            f"(float(_rs_ifloor({again})) if -_rs_inf < {first} < _rs_inf and {again} != 0.0 "
-            f"else {again})"
-        )
+        return f"({again} // 1.0 if {first} - {again} == 0.0 else {again})"
 
     def window_index(self, time: tuple[str, bool], period: tuple[str, bool]) -> str:
         """``runtime.lua_window_index`` inline: two calls fewer on every windowed decision.

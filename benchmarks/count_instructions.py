@@ -10,7 +10,8 @@ decision, so start-up and imports cancel out. The store keeps its default wall c
 as an app runs it: a test clock written in Python costs ~500 instructions a decision
 (the figures of the first six sessions include one). ``--requests`` counts whole
 FastAPI requests instead (the apps of ``bench_asgi.py``, driven by direct ASGI calls):
-a bare route, the route with ``Depends(throttle)``, and with the throttle's rate-limit
+a bare route, the route with a ``Depends`` that only takes the request (what FastAPI
+itself charges for one), with ``Depends(throttle)``, and with the throttle's rate-limit
 headers.
 """
 
@@ -21,6 +22,8 @@ import asyncio
 import re
 import subprocess
 import sys
+
+from starlette.requests import Request
 
 from ratescript.rates import Rate
 from ratescript.stores.memory import InMemoryStore
@@ -35,7 +38,12 @@ SMALL, LARGE = 2_000, 12_000
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
-REQUESTS = ("route", "Depends(throttle)", "Depends(throttle) + headers")
+REQUESTS = ("route", "Depends(no-op)", "Depends(throttle)", "Depends(throttle) + headers")
+
+
+async def takes_the_request(request: Request) -> Request:
+    """A dependency that only takes the request, as a throttle does: FastAPI's own price."""
+    return request
 
 
 async def request(name: str, count: int) -> None:
@@ -45,6 +53,7 @@ async def request(name: str, count: int) -> None:
     store = InMemoryStore()
     dependencies = {
         "route": [],
+        "Depends(no-op)": [Depends(takes_the_request)],
         "Depends(throttle)": [Depends(throttle(store, "plain"))],
         "Depends(throttle) + headers": [Depends(throttle(store, "ietf", headers=True))],
     }[name]

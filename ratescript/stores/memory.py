@@ -94,8 +94,10 @@ class InMemoryStore(Store):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # A subclass that changes what `run` does must see every run.
-        if "run" in vars(cls) and "immediate" not in vars(cls):
+        # A subclass that changes what `run` does must see every run: strategies then call
+        # `run` itself, never the runners a store hands out (`runners`, `run_one`).
+        own = vars(cls)
+        if any(name in own for name in ("run", "run_one", "runners")) and "immediate" not in own:
             cls.immediate = False
 
     def __init__(

@@ -119,6 +119,14 @@ def test_scripts_are_atomic_across_threads_and_event_loops(clock: FakeClock) -> 
     assert sum(admitted) == 100
 
 
+async def strategy_hits(store: InMemoryStore, rate: Rate) -> Decision:
+    """Three hits of a token bucket (the first computes the arguments, the next reuse them)."""
+    strategy = TokenBucketStrategy()
+    for _ in range(2):
+        await strategy("k", rate, store)
+    return await strategy.hit("k", rate, store)
+
+
 class _CountingStore(InMemoryStore):
     """Changes what ``run`` does (here, counts), so every hit must go through it."""
 
@@ -133,6 +141,13 @@ class _CountingStore(InMemoryStore):
 async def test_strategies_skip_run_only_where_it_is_the_stores_own(clock: FakeClock) -> None:
     rate = Rate(10, seconds=1)
     assert InMemoryStore.immediate and not _CountingStore.immediate
+
+    class OwnRunOne(InMemoryStore):
+        def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
+            raise AssertionError("not immediate: strategies call `run`")
+
+    assert not OwnRunOne.immediate
+    assert (await strategy_hits(OwnRunOne(clock=clock), rate)).allowed
     counting = _CountingStore(clock=clock)
     plain = InMemoryStore(clock=clock)
     strategy = TokenBucketStrategy()

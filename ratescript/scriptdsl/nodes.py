@@ -10,10 +10,13 @@ back to the DSL source in error messages.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 
 __all__ = [
+    "EXPR_NODES",
+    "STMT_NODES",
     "Assign",
     "Binary",
     "BoolConst",
@@ -313,6 +316,11 @@ Stmt = (
     | LogAppend
     | LogDropOldest
 )
+
+
+#: The node classes of each kind, for walks and dispatch tables.
+EXPR_NODES: tuple[type, ...] = typing.get_args(Expr)
+STMT_NODES: tuple[type, ...] = typing.get_args(Stmt)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Iterable, Iterator, Sequence
 from typing import cast
 
@@ -19,8 +18,6 @@ __all__ = [
     "statements",
     "written_keys",
 ]
-
-_EXPR_NODES: tuple[type, ...] = typing.get_args(n.Expr)
 
 
 def statements(body: Iterable[n.Stmt]) -> Iterator[n.Stmt]:
@@ -74,7 +71,7 @@ def children(node: object) -> list[n.Expr]:
     for field in dataclasses.fields(node):  # type: ignore[arg-type]
         value = getattr(node, field.name)
         for child in value if isinstance(value, tuple) else (value,):
-            if isinstance(child, _EXPR_NODES):
+            if isinstance(child, n.EXPR_NODES):
                 found.append(cast(n.Expr, child))
     return found
 

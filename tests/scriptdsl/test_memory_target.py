@@ -209,9 +209,11 @@ def test_runners_are_bound_once_per_script_and_store() -> None:
 def divides_in_its_decision(count: Key[float], divisor: float):  # type: ignore[no-untyped-def]
     """Fields the wait leaves out, one of which may fail, one of which may not."""
     c = count.get(default=0)
-    if c >= 2:
-        return deny(wait_ms=c / 2, remaining=c / divisor)  # may fail: evaluated anyway
+    if c >= 3:
+        return deny(wait_ms=c / divisor, remaining=c / 2)  # the wait may fail
     count.set(c + 1, ttl_ms=1000)
+    if c >= 2:
+        return deny(wait_ms=c / 2, remaining=c / divisor)  # may fail, after a write
     return allow(remaining=c / 4)  # cannot fail: left out
 
 
@@ -250,7 +252,8 @@ async def test_the_wait_alone_is_the_decisions_wait(subject: Script, data: st.Da
 
 def test_the_wait_alone_leaves_out_only_fields_that_cannot_fail() -> None:
     source = divides_in_its_decision.memory_wait_source
-    assert "(c / divisor)" in source  # evaluated for its failure
+    assert "            (c / divisor)\n" in source  # evaluated for its failure
+    assert "_wait = (c / divisor)" in source and "return _wait" in source
     assert "(c / 4.0)" not in source and "_rs_Decision" not in source
     assert "{" not in source  # no metadata dict
     assert MemoryWaitGenerator.unsupported_nodes() == []

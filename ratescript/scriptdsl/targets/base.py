@@ -7,17 +7,14 @@ Each target subclasses ``Generator`` and writes one method per node kind,
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.emit import Emitter
+from ratescript.scriptdsl.nodes import EXPR_NODES, STMT_NODES
 
 __all__ = ["EXPR_NODES", "STMT_NODES", "Generator"]
-
-EXPR_NODES: tuple[type, ...] = typing.get_args(n.Expr)
-STMT_NODES: tuple[type, ...] = typing.get_args(n.Stmt)
 
 
 class Generator:

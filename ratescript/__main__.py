@@ -39,6 +39,15 @@ def compile_command(reference: str, target: str, readonly: bool) -> str:
         return compiled.python_source
     if target == "lua":
         return compiled.lua_source
+    if target in ("memory", "memory-wait"):
+        if compiled.key_count != 1:
+            raise SystemExit(
+                f"script `{compiled.name}` takes {compiled.key_count} keys: the in-process "
+                "target fuses single-key scripts only (others run the python target)"
+            )
+        if target == "memory-wait":
+            return compiled.memory_wait_source
+        return compiled.memory_source or ""  # a single-key script always has it
     return compiled.memcached_plan.describe()
 
 
@@ -48,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_parser = commands.add_parser("compile", help="print the generated code of a script")
     compile_parser.add_argument("script", help="MODULE:NAME of a @script function")
     compile_parser.add_argument(
-        "--target", choices=("python", "lua", "memcached"), default="python"
+        "--target",
+        choices=("python", "lua", "memcached", "memory", "memory-wait"),
+        default="python",
+        help="memory: the in-process runner; memory-wait: the one `await strategy(...)` runs",
     )
     compile_parser.add_argument(
         "--readonly", action="store_true", help="print the read-only twin instead"

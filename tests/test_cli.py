@@ -8,7 +8,10 @@ import sys
 import pytest
 
 from ratescript.__main__ import main
-from ratescript.builtin_scripts import token_bucket
+from ratescript.builtin_scripts import fixed_window, token_bucket
+from ratescript.scriptdsl.compose import compose_all
+
+two_keys = compose_all(token_bucket, fixed_window)
 
 
 @pytest.mark.parametrize(
@@ -17,6 +20,8 @@ from ratescript.builtin_scripts import token_bucket
         ("python", token_bucket.python_source),
         ("lua", token_bucket.lua_source),
         ("memcached", token_bucket.memcached_plan.describe()),
+        ("memory", token_bucket.memory_source),
+        ("memory-wait", token_bucket.memory_wait_source),
     ],
 )
 def test_compile_prints_each_target(
@@ -54,3 +59,8 @@ def test_compile_works_for_a_users_script_in_a_fresh_process() -> None:
 def test_compile_rejects_bad_references(reference: str, message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         main(["compile", reference])
+
+
+def test_a_script_of_several_keys_has_no_in_process_target_to_print() -> None:
+    with pytest.raises(SystemExit, match="takes 2 keys"):
+        main(["compile", "tests.test_cli:two_keys", "--target", "memory"])

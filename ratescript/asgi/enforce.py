@@ -1,10 +1,10 @@
 """The engine behind throttles, groups, ``@throttled`` and the middleware.
 
-Charges resolved for one connection are grouped by store; each group is decided by
-one composed script (``hit_all``), or, for a single throttle, its strategy. Then the
-outcome is acted on: a rejection runs the throttled handler, an admission yields the
-rate-limit headers, and a store failure goes to the failure policy — behind a
-circuit breaker when the policy has one.
+Charges resolved for one connection are grouped by store (on Redis Cluster, by store
+and client identity); each group is decided by one composed script (``hit_all``), or,
+for a single throttle, its strategy. Then the outcome is acted on: a rejection runs
+the throttled handler, an admission yields the rate-limit headers, and a store failure
+goes to the failure policy — behind a circuit breaker when the policy has one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ratescript.asgi.headers import HeaderStyle, limit_headers, put_headers
 from ratescript.asgi.types import Context, ExceptionInfo
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, StoreConnectionError
-from ratescript.stores.base import Store
+from ratescript.stores.base import Store, hash_tag
 from ratescript.strategies.composition import Charge, hit_all, part_decision
 
 if TYPE_CHECKING:
@@ -108,9 +108,13 @@ async def act(
 
 
 def _group_by_store(charged: list[Charged]) -> list[tuple[Store, list[Charged]]]:
-    groups: dict[int, tuple[Store, list[Charged]]] = {}
+    """The charges each script decides: one per store, or on a Redis Cluster one per
+    client identity (the key's hash tag), since a script's keys share one slot there."""
+    groups: dict[tuple[int, str | None], tuple[Store, list[Charged]]] = {}
     for one in charged:
-        groups.setdefault(id(one.store), (one.store, []))[1].append(one)
+        store = one.store
+        tag = hash_tag(one.charge.key) if store.one_slot_per_script else None
+        groups.setdefault((id(store), tag), (store, []))[1].append(one)
     return list(groups.values())
 
 

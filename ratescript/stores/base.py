@@ -5,9 +5,10 @@ key-value operations a hand-written strategy may want. Decisions depend only on
 the script's clock and the stored state: key TTLs exist to reclaim memory, so a
 store given a fake ``clock`` answers exactly like every other store.
 
-Keys are namespaced here, once: ``"{namespace}:{key}"``. The keys of one
-multi-key script share a Redis Cluster ``{hash tag}`` (the first key's tag, or
-the first key itself), so the script's keys always land in one slot.
+Keys are namespaced here, once: ``"{namespace}:{key}"``, and nothing else: a key
+is stored under the same name whatever keys a script runs it with. On Redis Cluster
+the keys of one script must share a ``{hash tag}`` (``one_slot_per_script``); the
+throttles' keys carry their client's identity as theirs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ __all__ = [
     "current_store",
     "default_store",
     "hash_tag",
-    "script_key_names",
     "wall_clock_ms",
 ]
 
@@ -50,23 +50,6 @@ def hash_tag(key: str) -> str | None:
     if end <= start + 1:
         return None
     return key[start + 1 : end]
-
-
-def script_key_names(keys: Sequence[str]) -> list[str]:
-    """The logical names of a script's keys: several keys share the first key's hash tag.
-
-    A single key (even given several times) is used as given. With several, each key
-    not already tagged like the first is prefixed with ``{tag}:``, the tag being the
-    first key's own or the first key itself, so every key of one script lands in one
-    Redis Cluster slot.
-    """
-    if len(keys) == 1 or all(key == keys[0] for key in keys):
-        # One key, perhaps given again (a script composed with itself, as ``stat``
-        # does): stored under its own name, as when it is alone.
-        return list(keys)
-    tag = hash_tag(keys[0]) or keys[0]
-    marker = "{" + tag + "}"
-    return [key if hash_tag(key) == tag else f"{marker}:{key}" for key in keys]
 
 
 def _check_namespace(namespace: str) -> str:
@@ -153,8 +136,23 @@ class Store(abc.ABC):
         return self._prefix + key
 
     def script_keys(self, keys: Sequence[str]) -> list[str]:
-        """Stored names of a script's keys: ``namespace:`` + ``script_key_names(keys)``."""
-        return [self._prefix + name for name in script_key_names(keys)]
+        """Stored names of a script's keys: each ``namespace:key``, as when used alone.
+
+        A key's name never depends on the keys it is run with: a limit charged alone
+        and in a group with other limits counts on one and the same key.
+        """
+        prefix = self._prefix
+        return [prefix + key for key in keys]
+
+    @property
+    def one_slot_per_script(self) -> bool:
+        """Whether the keys of one script must share a Redis Cluster hash slot.
+
+        True on Redis Cluster only, where a script of keys in several slots cannot run;
+        callers that compose scripts (throttles grouped on one endpoint) then compose
+        only keys of one hash tag.
+        """
+        return False
 
     # --- the one that matters ------------------------------------------------------------
 

@@ -7,13 +7,18 @@ decoded values, and writes each changed key back only if nobody wrote it in betw
 ``add``) when it was missing, and ``md <key> C<token>`` (a compare-and-delete) when the
 script deletes it. A lost race runs the whole plan again, after a short jittered pause.
 Several keys are not atomic under CAS alone, so a plan writing several keys holds a
-lock meanwhile: ``ms ... ME`` with a random token and a TTL, released by
-``md ... C<token>`` so only its holder can release it. There is one lock per hash tag,
-so plans sharing a key share a lock. Single-key plans run lock-free and retry under
-that same lock after a lost race. The hits one process sends to one key while another
-is at the server run together when it is back: one read, each computed in turn, one
-write (``grouping.Groups``; measured: see ``MemcachedStore``). Other writing plans of
-one process on one hash tag take turns in the process (``_Queue``).
+lock meanwhile: ``ms ... ME`` with a random token and a TTL, released by ``md ...
+C<token>`` so only its holder can release it. There is one lock per hash tag; a plan
+takes the lock of every tag among its keys, in sorted order, so plans sharing a key
+share a lock and never wait for each other in a circle. Single-key plans run lock-
+free, but read their tag's lock item with their key (one ``gets`` of both): while it
+is held they wait for the lock, as they do after a lost race. Every write is a CAS;
+should a lock-free plan that read before the lock was taken still land on one of the
+keys, the locked plan undoes its landed writes and runs again, so a key charged alone
+and in a group with others keeps every hit. The hits one process sends to one key
+while another is at the server run together when it is back: one read, each computed
+in turn, one write (``grouping.Groups``; measured: see ``MemcachedStore``). Other
+writing plans of one process on one hash tag take turns in the process (``_Queue``).
 
 A key this process wrote last is not read again: the plan computes from the value it
 wrote and writes with the token that write returned, which lands only if the key is
@@ -207,6 +212,15 @@ class _Untrusted(Exception):
     """A request for a connection newer than the state it relies on (see ``_Known``)."""
 
 
+class _Landed(NamedTuple):
+    """A write of a plan of several keys that landed: what undoing it needs."""
+
+    key: bytes
+    token: int | None  # its new CAS token; None for a delete
+    item: tuple[bytes, int] | None  # what it replaced (bytes, token); None if missing
+    ttl: float | None
+
+
 class _Known(NamedTuple):
     """A key as this process last wrote it, so the next hit can skip reading it.
 
@@ -366,6 +380,12 @@ class _Queue:
         if self._lock is not None:
             self._lock.release()
         self._leave()
+
+
+def _tags(keys: Sequence[str]) -> list[str]:
+    """The hash tags of ``keys`` (a key without one is its own), sorted: the order in
+    which a plan takes their turns and locks."""
+    return sorted({hash_tag(key) or key for key in keys})
 
 
 # What ``_failure`` translates: the network's and the server's failures.
@@ -658,6 +678,7 @@ class MemcachedStore(Store):
         self._queues: dict[str, _Queue] = {}
         self._groups = Groups(self._run_one, self._run_many, self._predecessor_failed)
         self._known: dict[bytes, _Known] = {}  # what this process last wrote, by key
+        self._plan_lock_keys: dict[str, bytes] = {}  # the lock item of each hash tag
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
@@ -699,8 +720,11 @@ class MemcachedStore(Store):
             return decided(outcomes[0])
         if len(keys) == 1 and not plan.locked:
             return await self._groups.run(script, (keys[0], wire_keys[0]), args)
-        tag = hash_tag(keys[0]) or keys[0]
-        async with _Queue.join(self._queues, tag) as predecessor_failed:
+        async with contextlib.AsyncExitStack() as turns:
+            predecessor_failed = False
+            for tag in _tags(keys):  # sorted: plans sharing tags queue in one order
+                joined = _Queue.join(self._queues, tag)
+                predecessor_failed |= await turns.enter_async_context(joined)
             if predecessor_failed:
                 raise self._predecessor_failed(f"run {script.name}")
             outcomes = await self._run_plan(script, keys, wire_keys, [args])
@@ -732,11 +756,17 @@ class MemcachedStore(Store):
         # Translated here, inside the queue or group, which fail their waiters on a failure
         # to reach the server.
         try:
-            outcomes, lost = await self._attempts(script, keys, wire_keys, arg_list, 0, unlocked)
+            # Lock-free, a single-key plan reads the plan lock of its key's tag too: while
+            # a plan of several keys holds it, the key is that plan's, and this one waits
+            # for the lock instead (see `_attempt`).
+            watch = self._plan_lock_key(keys[0]) if unlocked else None
+            outcomes, lost = await self._attempts(
+                script, keys, wire_keys, arg_list, 0, unlocked, watch
+            )
             if outcomes is None and lost <= retries:
-                async with self._plan_lock(hash_tag(keys[0]) or keys[0], len(keys)):
+                async with self._plan_locks(keys):
                     outcomes, lost = await self._attempts(
-                        script, keys, wire_keys, arg_list, lost, retries + 1
+                        script, keys, wire_keys, arg_list, lost, retries + 1, None
                     )
         except _FAILURES as exc:
             raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
@@ -756,12 +786,13 @@ class MemcachedStore(Store):
         arg_list: Sequence[Sequence[float]],
         lost: int,
         stop: int,
+        watch: bytes | None,
     ) -> tuple[list[Decision | ScriptError] | None, int]:
         """Run the plan until it lands or ``stop`` attempts in all have lost a race."""
         while lost < stop:
             if lost:
                 await _back_off(lost)
-            attempt = self._attempt(script, keys, wire_keys, arg_list)
+            attempt = self._attempt(script, keys, wire_keys, arg_list, watch)
             outcomes = await self._wire.within(attempt)  # its read and writes share a deadline
             if outcomes is not None:
                 return outcomes, lost
@@ -774,12 +805,15 @@ class MemcachedStore(Store):
         keys: Sequence[str],
         wire_keys: list[bytes],
         arg_list: Sequence[Sequence[float]],
+        watch: bytes | None = None,
     ) -> list[Decision | ScriptError] | None:
         """Read once, compute each hit in turn, write the final state once.
 
         Each hit's outcome (a script that fails has its error as its outcome, and
-        changes nothing), or None when a write lost a race. A single key this process
-        last wrote is not read at all (see ``_Known``), unless that turns out stale.
+        changes nothing), or None when a write lost a race — or when the lock item
+        ``watch`` was read too and found held: a plan of several keys owns them now. A
+        single key this process last wrote is not read at all (see ``_Known``), unless
+        that turns out stale.
         """
         if len(wire_keys) == 1:
             known = self._known.get(wire_keys[0])
@@ -787,7 +821,10 @@ class MemcachedStore(Store):
                 outcomes = await self._attempt_known(script, wire_keys[0], known, arg_list)
                 if outcomes is not None:
                     return outcomes
-        found = await self._wire.send(b"gets %s\r\n" % b" ".join(wire_keys), _items)
+        names = b" ".join(wire_keys) if watch is None else b" ".join([*wire_keys, watch])
+        found = await self._wire.send(b"gets %s\r\n" % names, _items)
+        if watch is not None and watch in found:
+            return None
         values: list[Any] = []
         # As many of each: Store.run checked (and strict=True costs ~0.2 µs).
         for name, key, codec in zip(keys, wire_keys, script.codecs, strict=False):
@@ -805,10 +842,11 @@ class MemcachedStore(Store):
                 values.append(codec.decode(name, raw))
         read = list(values)
         outcomes, written = self._compute(script, values, arg_list)
-        # Once one write has landed, a retry would apply it twice: we hold the plan lock
-        # (several keys written), so the rest are forced. Only a key expiring or evicted
-        # meanwhile, or a lock-free single-key plan on a shared key, can make them differ.
-        landed = False
+        # Every write is a CAS. Several keys are written under the plan lock, which
+        # lock-free plans read and wait for; but one that read before the lock was taken
+        # may still land on a key between our read and our write. That write then loses,
+        # and the ones already landed are undone before the plan runs again.
+        landed: list[_Landed] = []
         for index in script.memcached_plan.writes:
             if index not in written:
                 continue
@@ -819,19 +857,44 @@ class MemcachedStore(Store):
             if value is DELETE:
                 if item is None:
                     continue
-                done = await self._delete(key, None if landed else cas)
+                new_token: int | None = 0 if await self._delete(key, cas) else None
                 self._known.pop(key, None)
             else:
                 known = self._known.get(key)
                 # Trusted again once a read shows our last write still in place.
                 trusted = known is None or known.trusted or known.cas == cas
-                done = await self._write(
-                    script.codecs[index], key, value, ttl, read[index], cas, landed, trusted
+                new_token = await self._write(
+                    script.codecs[index], key, value, ttl, read[index], cas, trusted
                 )
-            if not done:
+            if new_token is None:
+                if landed:
+                    await self._undo(landed, script)
                 return None
-            landed = True
+            landed.append(_Landed(key, None if value is DELETE else new_token, item, ttl))
         return outcomes
+
+    async def _undo(self, landed: list[_Landed], script: Script) -> None:
+        """Put back what a plan's landed writes replaced, newest first.
+
+        We hold the plan lock, which every other plan of these keys reads or takes, and
+        each landed write changed its key's token, so no plan that read before can write
+        since: each undo is a CAS that lands. Only an expiry or an eviction meanwhile
+        defeats it, and then the plan fails rather than leave one key charged alone.
+        """
+        for key, token, item, ttl in reversed(landed):
+            self._known.pop(key, None)
+            exptime = memcached_exptime(ttl, time.time())
+            if item is None:  # it was missing: delete what we added
+                done = await self._delete(key, token)
+            else:  # replaced or deleted: back to its bytes (`ms ... ME` re-adds a deleted one)
+                done = await self._store(key, item[0], exptime, token) is not None
+            if not done:
+                raise StoreError(
+                    f"{key.decode(errors='replace')!r} changed while a plan of several keys "
+                    "held its lock (expired or evicted?); the plan's other writes stand",
+                    store=self.kind,
+                    operation=f"run {script.name}",
+                )
 
     async def _attempt_known(
         self, script: Script, key: bytes, known: _Known, arg_list: Sequence[Sequence[float]]
@@ -852,8 +915,8 @@ class MemcachedStore(Store):
                     done = await self._delete(key, known.cas, known.epoch)
                     self._known.pop(key, None)
                 else:
-                    done = await self._write(
-                        script.codecs[0], key, value, ttl, known.value, known.cas, False, True,
+                    done = None is not await self._write(
+                        script.codecs[0], key, value, ttl, known.value, known.cas, True,
                         newest=known.epoch,
                     )  # fmt: skip
         except _Untrusted:  # the connection is newer than what we know: read again
@@ -899,25 +962,25 @@ class MemcachedStore(Store):
         ttl: float | None,
         read: Any,
         cas: int | None,
-        force: bool,
         trusted: bool,
         newest: int | None = None,
-    ) -> bool:
-        """Store a script's ``value`` (read as ``read``, token ``cas``) and remember it."""
+    ) -> int | None:
+        """Store a script's ``value`` (read as ``read``, token ``cas``) and remember it.
+
+        Its new CAS token, or None when the key changed since ``cas`` (a lost race).
+        """
         if codec.kind is _LOG:
             value = write_log(value, read)
             data = value[0].raw
         else:
             data = codec.encode(value)
         exptime = memcached_exptime(ttl, time.time())
-        stored = await self._store(key, data, exptime, cas, force=force, newest=newest)
-        if stored is None:
-            return False
+        stored = await self._store(key, data, exptime, cas, newest=newest)
         if stored:  # 0: the server keeps no CAS tokens (-C), so nothing can be known
             if len(self._known) >= _KNOWN_KEPT:
                 self._known.clear()
             self._known[key] = _Known(value, stored, self._wire.epoch, trusted)
-        return True
+        return stored
 
     async def _store(
         self,
@@ -954,6 +1017,26 @@ class MemcachedStore(Store):
             return reply == b"HD" or (reply == b"NF" and cas is None)
         raise _ReplyError(reply)
 
+    def _plan_lock_key(self, name: str) -> bytes:
+        """The lock item of the hash tag of the stored key ``name``."""
+        tag = hash_tag(name) or name
+        return self._plan_lock_keys.get(tag) or self._plan_lock_key_of(tag)
+
+    def _plan_lock_key_of(self, tag: str) -> bytes:
+        if len(self._plan_lock_keys) >= _KNOWN_KEPT:
+            self._plan_lock_keys.clear()
+        key = self._plan_lock_keys[tag] = memcached_key(f"{self.namespace}#plan:{tag}")
+        return key
+
+    @contextlib.asynccontextmanager
+    async def _plan_locks(self, keys: Sequence[str]) -> AsyncIterator[None]:
+        """The plan locks of every hash tag among ``keys``, taken in sorted order so two
+        plans sharing some tags never wait for each other in a circle."""
+        async with contextlib.AsyncExitStack() as locks:
+            for tag in _tags(keys):
+                await locks.enter_async_context(self._plan_lock(tag, len(keys)))
+            yield
+
     @contextlib.asynccontextmanager
     async def _plan_lock(self, tag: str, key_count: int) -> AsyncIterator[None]:
         """The server lock of the plans on one hash tag (plans sharing a key share it).
@@ -964,7 +1047,7 @@ class MemcachedStore(Store):
         plans meet on a tag, and a default without TTL would let a crashed holder block
         the tag for ever; its TTL and wait follow the store's own network timeout.
         """
-        key = memcached_key(f"{self.namespace}#plan:{tag}")
+        key = self._plan_lock_keys.get(tag) or self._plan_lock_key_of(tag)
         # Long enough for a plan's calls to run out their deadlines; a crashed holder's
         # lock is gone by the time waiters give up.
         ttl_s = max(2.0, self._wire.timeout * (2 * key_count + 2))

@@ -13,9 +13,10 @@ with its own reply), at most ``_GROUP_MOST`` hits a call. Redis runs hits on one
 one after another anyway; a burst on a hot key then costs a few round trips and
 replies instead of one each (measured: ``benchmarks/peers``, contention).
 
-Works unchanged with ``redis.asyncio.cluster.RedisCluster``: the keys of one
-script share a hash tag (see ``Store.script_keys``), so every script runs on the
-one node that owns its slot.
+Works unchanged with ``redis.asyncio.cluster.RedisCluster``: a script runs on the
+node that owns its keys' slot. The keys of one script must then share a hash tag
+(``one_slot_per_script``); keys of several slots are refused with
+``ConfigurationError`` before anything is sent, never taken for a store failure.
 
 Every network call has a deadline (``timeout``), kept by one timer for all calls
 (``_Deadline``), and every error of redis-py is translated at this boundary, in
@@ -49,6 +50,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
@@ -283,6 +285,20 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
+def _check_one_slot(script: Script, keys: Sequence[str]) -> None:
+    """Refuse a script whose keys lie in several Cluster slots, naming them.
+
+    redis-py would refuse it too, as a ``RedisClusterException`` that reads like the
+    cluster failing; a failure policy of "allow" would then admit every such hit.
+    """
+    if len({key_slot(key.encode()) for key in keys}) > 1:
+        raise ConfigurationError(
+            f"script `{script.name}` runs on keys of several Redis Cluster hash slots "
+            f"({', '.join(map(repr, keys))}): on a cluster the keys of one script must "
+            "share a hash tag, e.g. '{user-1}:minute' and '{user-1}:hour'"
+        )
+
+
 class RedisStore(Store):
     """A store on Redis or Valkey, standalone or Cluster.
 
@@ -489,9 +505,15 @@ class RedisStore(Store):
 
     # --- scripts -------------------------------------------------------------------------
 
+    @property
+    def one_slot_per_script(self) -> bool:
+        return isinstance(self._client or self._connect(), RedisCluster)
+
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]
     ) -> Decision:
+        if len(keys) > 1 and self.one_slot_per_script:
+            _check_one_slot(script, keys)
         return await self._groups.run(script, tuple(keys), args)
 
     async def _run_one(

@@ -144,3 +144,35 @@ async def test_a_group_spanning_stores_stops_at_the_first_rejecting_store() -> N
         assert [(await client.get("/api/")).status_code for _ in range(3)] == [200, 429, 429]
     assert await remaining(strict) == 0
     assert await remaining(loose) == 4  # charged once: the rejections never reached it
+
+
+async def everyone(connection: object) -> str:
+    """One identity for every client: a global limit."""
+    return "all"
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda style: style.__name__)
+async def test_limits_of_different_identities_keep_their_own_keys_in_a_group(
+    store: Store, style: Style
+) -> None:
+    """A global limit grouped with a per-client one is global: its key does not take the
+    client's name, so it counts every client's hits, and the same throttle used alone
+    elsewhere counts on the very same key."""
+    per_client = HTTPThrottle("per-client", "5/min", store=store)
+    global_limit = HTTPThrottle("global", "3/min", store=store, identifier=everyone)
+    app = style([per_client, global_limit])
+
+    @app.get("/alone/", dependencies=[Depends(global_limit)])
+    async def alone() -> None:
+        return None
+
+    statuses = []
+    for index in range(6):
+        async with http(app, client=(f"203.0.113.{index}", 4000)) as client:
+            statuses.append((await client.get("/api/")).status_code)
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert await remaining(global_limit) == 0
+    assert await remaining(per_client, client=("203.0.113.0", 4000)) == 4
+    assert await remaining(per_client, client=("203.0.113.5", 4000)) == 5  # refused: uncharged
+    async with http(app, client=("198.51.100.7", 4000)) as client:
+        assert (await client.get("/alone/")).status_code == 429

@@ -20,16 +20,19 @@ import importlib
 import multiprocessing
 import queue
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
 
-__all__ = ["CONTENDED_KEY", "run_contended"]
+__all__ = ["CONTENDED_KEY", "SHARED_RATE", "run_contended", "run_shared_keys"]
 
 CONTENDED_KEY = "contended"
+#: The fixed-window rate of ``run_shared_keys``: a limit its hits never reach, in a window
+#: (aligned to multiples of 1,000 days since the epoch) a run does not straddle.
+SHARED_RATE = "1000000/1000d"
 _START_TIMEOUT_S = 120.0  # spawning a process re-imports everything; CI machines are slow
 _RUN_TIMEOUT_S = 120.0
 
@@ -43,13 +46,13 @@ def _load(path: str) -> Any:
 
 
 async def _fire(
+    start: Barrier,
     store_factory_path: str,
     store_kwargs: dict[str, Any],
     script_name: str,
     args: Sequence[float],
     hits: int,
     key: str,
-    start: Barrier,
 ) -> int:
     script: Script = getattr(importlib.import_module("ratescript.builtin_scripts"), script_name)
     store: Store = _load(store_factory_path)(**store_kwargs)
@@ -59,20 +62,39 @@ async def _fire(
     return sum(decision.allowed for decision in decisions)
 
 
-def _worker(
-    results: multiprocessing.Queue[tuple[str, int | str]],
+async def _fire_shared(
     start: Barrier,
     store_factory_path: str,
     store_kwargs: dict[str, Any],
-    script_name: str,
-    args: Sequence[float],
+    keys: Sequence[str],
     hits: int,
-    key: str,
+) -> int:
+    from ratescript.rates import Rate
+    from ratescript.strategies import FixedWindowStrategy
+    from ratescript.strategies.composition import Charge, hit_all
+
+    window = FixedWindowStrategy()
+    rate = Rate.from_value(SHARED_RATE)
+    store: Store = _load(store_factory_path)(**store_kwargs)
+    async with store:
+        start.wait(_START_TIMEOUT_S)
+        if len(keys) == 1:
+            hit = lambda: window.hit(keys[0], rate, store)  # noqa: E731
+        else:
+            charges = [Charge(window, rate, key, 1.0, None) for key in keys]
+            hit = lambda: hit_all(store, charges)  # noqa: E731
+        # One after another: each hit a fresh read and write, racing the other processes.
+        return sum([(await hit()).allowed for _ in range(hits)])
+
+
+def _worker(
+    results: multiprocessing.Queue[tuple[str, int | str]],
+    start: Barrier,
+    fire: Callable[..., Awaitable[int]],
+    args: tuple[Any, ...],
 ) -> None:
     try:
-        admitted = asyncio.run(
-            _fire(store_factory_path, store_kwargs, script_name, args, hits, key, start)
-        )
+        admitted = asyncio.run(fire(start, *args))
     except BaseException:
         start.abort()  # do not leave the other workers waiting
         results.put(("error", traceback.format_exc()))
@@ -100,16 +122,37 @@ def run_contended(
     Returns the number of admitted hits over all processes. A failing worker fails
     the call with its traceback.
     """
+    job = (store_factory_path, store_kwargs, script_name, args, hits, key)
+    return _run_processes([(_fire, job)] * processes)
+
+
+def run_shared_keys(
+    store_factory_path: str,
+    store_kwargs: dict[str, Any],
+    jobs: Sequence[tuple[Sequence[str], int]],
+) -> int:
+    """One spawned process per job ``(keys, hits)``, all firing at once, each its hits one
+    after another: each hit charges every one of its job's keys once, in one script
+    (``hit_all``) when it has several.
+
+    The limit (``SHARED_RATE``) is out of reach, so every hit is admitted and a key's
+    count must end at the hits of the jobs that name it. Returns the admitted hits.
+    """
+    return _run_processes(
+        [
+            (_fire_shared, (store_factory_path, store_kwargs, tuple(keys), hits))
+            for keys, hits in jobs
+        ]
+    )
+
+
+def _run_processes(jobs: Sequence[tuple[Callable[..., Awaitable[int]], tuple[Any, ...]]]) -> int:
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[tuple[str, int | str]] = context.Queue()
-    start = context.Barrier(processes)
+    start = context.Barrier(len(jobs))
     workers = [
-        context.Process(
-            target=_worker,
-            args=(results, start, store_factory_path, store_kwargs, script_name, args, hits, key),
-            name=f"contended-{index}",
-        )
-        for index in range(processes)
+        context.Process(target=_worker, args=(results, start, fire, args), name=f"contended-{i}")
+        for i, (fire, args) in enumerate(jobs)
     ]
     for worker in workers:
         worker.start()

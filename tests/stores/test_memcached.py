@@ -37,14 +37,16 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
+from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, script
 from ratescript.scriptdsl.codec import codec_for
 from ratescript.scriptdsl.script import Script
 from ratescript.stores import store_from_url
 from ratescript.stores.memcached import MemcachedStore, memcached_exptime, memcached_key
 from ratescript.stores.memory import InMemoryStore
+from ratescript.strategies import FixedWindowStrategy
 
-from .concurrency import run_contended
+from .concurrency import SHARED_RATE, run_contended, run_shared_keys
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
 
 pytestmark = pytest.mark.memcached
@@ -281,7 +283,7 @@ async def test_a_two_key_script_is_atomic_across_clients(
         )
         assert all(decision.allowed for decision in decisions)
         assert sorted(decision.remaining for decision in decisions) == list(range(900, 1000))
-        assert await stores[0].multi_get(["{hits}:hits", "{hits}:total"]) == [
+        assert await stores[0].multi_get(["hits", "total"]) == [
             b"100",
             b"100:4950",  # 0 + 1 + ... + 99: every run saw the hits of all runs before it
         ]
@@ -290,7 +292,7 @@ async def test_a_two_key_script_is_atomic_across_clients(
 @pytest.mark.asyncio
 async def test_a_two_key_script_waits_for_its_lock(memcached_url: str) -> None:
     namespace = fresh_namespace()
-    # The lock of the plans on hash tag "hits" (the first key's), held by someone else.
+    # The lock of the plans on hash tag "hits", held by someone else.
     lock_key = memcached_key(f"{namespace}#plan:hits")
     assert await raw(memcached_url, b"add %s 0 30 5\r\nother\r\n" % lock_key) == b"STORED\r\n"
     async with MemcachedStore(
@@ -298,10 +300,15 @@ async def test_a_two_key_script_waits_for_its_lock(memcached_url: str) -> None:
     ) as store:
         started = time.monotonic()
         with pytest.raises(LockTimeoutError, match=r"^memcached lock: plan lock of 'hits' is held"):
-            await store.run(two_keys, ["hits", "total"], (10,))
+            await store.run(two_keys, ["{hits}:count", "{hits}:total"], (10,))
         assert 1.5 < time.monotonic() - started < 3.0  # a 2 s wait: memcached counts seconds
+        # A single-key plan on the tag reads the lock with its key, and waits for it too:
+        # while a plan of several keys holds them, a lone hit must not land in between.
+        with pytest.raises(LockTimeoutError, match=r"plan lock of 'hits' is held"):
+            await store.run(fixed_window, ["{hits}:count"], (10, HOUR_MS, 1))
+        assert await store.multi_get(["{hits}:count", "{hits}:total"]) == [None, None]
         await raw(memcached_url, b"delete %s\r\n" % lock_key)
-        assert (await store.run(two_keys, ["hits", "total"], (10,))).remaining == 9
+        assert (await store.run(two_keys, ["{hits}:count", "{hits}:total"], (10,))).remaining == 9
         assert await raw(memcached_url, b"get %s\r\n" % lock_key) == b"END\r\n"  # released
 
 
@@ -329,7 +336,9 @@ async def test_clients_racing_on_one_key_retry_to_an_exact_count(
 
 
 async def round_trips(url: str, hits: Callable[[], Awaitable[object]]) -> int:
-    """The requests ``hits`` sent, counted by the server: reads (``gets``, ``mg``) and writes."""
+    """What ``hits`` asked of the server, as it counts: the keys read (``gets``, ``mg``)
+    and the writes. A lock-free read of a key reads its tag's plan lock in the same
+    ``gets``: two keys, one round trip."""
     before = await stats(url)
     await hits()
     after = await stats(url)
@@ -356,7 +365,7 @@ async def test_a_key_this_process_last_wrote_costs_one_round_trip_per_hit(
         def both() -> Awaitable[None]:
             return decides_alike(store, memory, token_bucket, args)
 
-        assert await round_trips(own_memcached.url, both) == 2  # read, then write
+        assert await round_trips(own_memcached.url, both) == 3  # read (and the lock), write
         for _ in range(8):  # admitted ones write (ms C<token>), denied ones check (mg c)
             clock.now += 100.0
             assert await round_trips(own_memcached.url, both) == 1
@@ -380,15 +389,16 @@ async def test_a_key_someone_else_writes_is_read_again_until_our_write_is_seen_i
             return decides_alike(store, memory, fixed_window, args)
 
         url = own_memcached.url
-        assert await round_trips(url, lambda: hit(mine)) == 2  # first sight: read, write
+        # A read counts twice: the key and its tag's plan lock, in one `gets`.
+        assert await round_trips(url, lambda: hit(mine)) == 3  # first sight: read, write
         assert await round_trips(url, lambda: hit(mine)) == 1  # as last written
-        assert await round_trips(url, lambda: hit(other)) == 2
-        assert await round_trips(url, lambda: hit(mine)) == 3  # stale: refused, read, write
-        assert await round_trips(url, lambda: hit(mine)) == 2  # read first: shared key
+        assert await round_trips(url, lambda: hit(other)) == 3
+        assert await round_trips(url, lambda: hit(mine)) == 4  # stale: refused, read, write
+        assert await round_trips(url, lambda: hit(mine)) == 3  # read first: shared key
         assert await round_trips(url, lambda: hit(mine)) == 1  # that read saw our write
         await raw(url, b"delete %s\r\n" % memcached_key(mine.full_key("k")))
         await memory.delete("k")
-        assert await round_trips(url, lambda: hit(mine)) == 3  # gone: refused, read, add
+        assert await round_trips(url, lambda: hit(mine)) == 4  # gone: refused, read, add
         assert await mine.get("k") == await memory.get("k")
 
 
@@ -451,8 +461,9 @@ async def test_hits_that_queue_on_a_key_run_as_a_group_each_with_its_own_decisio
     assert [d.remaining for d in decisions[:10]] == [9.0 - i for i in range(10)]
     assert {d.wait_ms for d in decisions[10:]} == {HOUR_MS / 10}
     # The first hit went alone (a read, a write), the 49 that queued behind it together,
-    # from the state the first one wrote (a write): three round trips, not 100.
-    assert int(after["cmd_get"]) - int(before["cmd_get"]) == 1
+    # from the state the first one wrote (a write): three round trips, not 100. (The read
+    # is of two keys: the key and its tag's plan lock.)
+    assert int(after["cmd_get"]) - int(before["cmd_get"]) == 2
     assert int(after["cmd_set"]) - int(before["cmd_set"]) == 2
     memory = InMemoryStore(clock=FakeClock())
     for _ in range(50):
@@ -510,6 +521,37 @@ def test_exactly_the_limit_is_admitted_under_contention(
             hits=100,
         )
         assert admitted == 100
+
+
+async def _counts(url: str, namespace: str, keys: Sequence[str]) -> list[float]:
+    """How many hits each fixed-window key of ``run_shared_keys`` has counted."""
+    window = FixedWindowStrategy()
+    async with MemcachedStore(url, namespace=namespace) as store:
+        stats = [await window.stat(key, SHARED_RATE, store) for key in keys]
+    limit = Rate.from_value(SHARED_RATE).limit
+    return [limit - stat.hits_remaining for stat in stats]
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        # A key charged alone (lock-free) and in a group (locked) keeps every hit.
+        [(["{u}:a", "{u}:b"], 150), (["{u}:b"], 150)] * 2,
+        # Groups whose first keys carry different tags share a third key.
+        [(["{u1}:a", "{g}:shared"], 150), (["{u2}:a", "{g}:shared"], 150), (["{g}:shared"], 150)],
+    ],
+    ids=["alone-and-grouped", "groups-of-several-tags"],
+)
+def test_a_key_shared_by_groups_and_lone_hits_counts_every_hit(
+    memcached_url: str, jobs: list[tuple[list[str], int]]
+) -> None:
+    namespace = fresh_namespace()
+    store_kwargs = {"url": memcached_url, "namespace": namespace, "timeout": 30.0}
+    admitted = run_shared_keys("ratescript.stores.memcached:MemcachedStore", store_kwargs, jobs)
+    assert admitted == sum(hits for _, hits in jobs)
+    keys = sorted({key for job_keys, _ in jobs for key in job_keys})
+    expected = [sum(hits for job_keys, hits in jobs if key in job_keys) for key in keys]
+    assert asyncio.run(_counts(memcached_url, namespace, keys)) == expected
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -1006,7 +1048,7 @@ async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
         for name in names[150:]:
             await twin.set(name, b"v")  # another client of the same namespace
         await store.increment("counter")
-        await store.run(two_keys, ["x", "y"], (5,))
+        await store.run(two_keys, ["{x}:x", "{x}:y"], (5,))
         await neighbour.set("k0", b"theirs")
 
         await store.reset()

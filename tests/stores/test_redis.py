@@ -847,14 +847,60 @@ async def test_cluster_decides_like_the_in_memory_store(cluster_store: RedisStor
 
 
 @pytest.mark.asyncio
-async def test_cluster_runs_multi_key_scripts_in_one_slot(cluster_store: RedisStore) -> None:
+async def test_cluster_runs_multi_key_scripts_of_one_hash_tag(cluster_store: RedisStore) -> None:
+    assert cluster_store.one_slot_per_script
     memory = InMemoryStore(namespace=cluster_store.namespace, clock=cluster_store.clock)
     for index in range(40):
-        keys = [f"hits-{index % 7}", f"total-{index % 3}"]
+        keys = [f"{{user-{index % 7}}}:hits", f"{{user-{index % 7}}}:total-{index % 3}"]
         expected = exact(await memory.run(two_keys, keys, (4,)))
         assert exact(await cluster_store.run(two_keys, keys, (4,))) == expected
-    names = [f"{{hits-{index}}}:total-{index % 3}" for index in range(7)]
+    # Stored under their own names, as when each is used alone.
+    names = [f"{{user-{index % 7}}}:total-{index % 3}" for index in range(21)]
     assert await cluster_store.multi_get(names) == await memory.multi_get(names)
+    assert any(value is not None for value in await cluster_store.multi_get(names))
+
+
+@pytest.mark.asyncio
+async def test_cluster_refuses_a_script_of_keys_in_several_slots(
+    cluster_store: RedisStore,
+) -> None:
+    """A clear configuration error, sent nowhere: not a store failure a policy could admit."""
+    with pytest.raises(ConfigurationError, match="several Redis Cluster hash slots"):
+        await cluster_store.run(two_keys, ["{user-1}:hits", "{user-2}:total"], (4,))
+    assert await cluster_store.multi_get(["{user-1}:hits", "{user-2}:total"]) == [None, None]
+
+
+@pytest.mark.asyncio
+async def test_cluster_groups_throttles_of_different_identities(
+    cluster_store: RedisStore,
+) -> None:
+    """A per-client and a global limit on one endpoint: each identity's keys are charged
+    by their own script, and a global rejection stops the request."""
+    import httpx
+    from fastapi import FastAPI
+
+    from ratescript.asgi import HTTPThrottle, throttled
+
+    async def everyone(connection: object) -> str:
+        return "all"
+
+    per_client = HTTPThrottle("per-client", "5/min", store=cluster_store)
+    global_limit = HTTPThrottle("global", "3/min", store=cluster_store, identifier=everyone)
+    app = FastAPI()
+
+    @app.get("/")
+    @throttled(per_client, global_limit)
+    async def index() -> None:
+        return None
+
+    statuses = []
+    for index in range(5):
+        transport = httpx.ASGITransport(app=app, client=(f"203.0.113.{index}", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            statuses.append((await client.get("/")).status_code)
+    assert statuses == [200, 200, 200, 429, 429]
+    assert await cluster_store.get("{all}:global") is not None
+    assert await cluster_store.get("{203.0.113.0}:per-client") is not None
 
 
 @pytest.mark.asyncio

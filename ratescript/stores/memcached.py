@@ -242,6 +242,7 @@ class _Known(NamedTuple):
     cas: int
     epoch: int
     trusted: bool
+    codec: KeyCodec  # the shape ``value`` was decoded as: only a script of it may use it
 
 
 async def _line(reader: asyncio.StreamReader) -> bytes:
@@ -817,7 +818,7 @@ class MemcachedStore(Store):
         """
         if len(wire_keys) == 1:
             known = self._known.get(wire_keys[0])
-            if known is not None and known.trusted:
+            if known is not None and known.trusted and known.codec is script.codecs[0]:
                 outcomes = await self._attempt_known(script, wire_keys[0], known, arg_list)
                 if outcomes is not None:
                     return outcomes
@@ -836,7 +837,7 @@ class MemcachedStore(Store):
             if not token:
                 raise self._cas_disabled(f"run {script.name}")
             known = self._known.get(key)
-            if known is not None and known.cas == token:
+            if known is not None and known.cas == token and known.codec is codec:
                 values.append(known.value)  # our own last write: no need to decode it
             else:
                 values.append(codec.decode(name, raw))
@@ -979,7 +980,7 @@ class MemcachedStore(Store):
         if stored:  # 0: the server keeps no CAS tokens (-C), so nothing can be known
             if len(self._known) >= _KNOWN_KEPT:
                 self._known.clear()
-            self._known[key] = _Known(value, stored, self._wire.epoch, trusted)
+            self._known[key] = _Known(value, stored, self._wire.epoch, trusted, codec)
         return stored
 
     async def _store(

@@ -372,6 +372,30 @@ async def test_a_key_this_process_last_wrote_costs_one_round_trip_per_hit(
         assert await store.get("k") == await memory.get("k")
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [(sliding_log, fixed_window), (token_bucket, sliding_log), (divide, token_bucket)],
+    ids=lambda compiled: compiled.name,
+)
+@pytest.mark.asyncio
+async def test_a_value_this_process_wrote_is_not_handed_to_a_script_of_another_shape(
+    store: MemcachedStore, first: Script, then: Script
+) -> None:
+    """Our last write is reused only by a script that reads that shape; another one
+    reads the stored bytes and fails on them exactly as in process and on Redis."""
+    memory = InMemoryStore(clock=store.clock)
+
+    def args(compiled: Script) -> tuple[float, ...]:
+        return (5.0, HOUR_MS, 1.0)[: compiled.param_count]
+
+    for target in (memory, store):
+        await target.run(first, ["k"], args(first))
+        with pytest.raises(CorruptStateError) as caught:
+            await target.run(then, ["k"], args(then))
+        assert caught.value.key == target.full_key("k")
+    assert await store.get("k") == await memory.get("k")  # left as the first script wrote it
+
+
 @pytest.mark.asyncio
 async def test_a_key_someone_else_writes_is_read_again_until_our_write_is_seen_in_place(
     own_memcached: servers.LocalServer,

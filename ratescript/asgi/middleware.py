@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
+from starlette import routing
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
@@ -26,6 +27,16 @@ from ratescript.stores.base import Store
 
 __all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
 
+
+def _scope_path(scope: Scope) -> str:
+    return str(scope["path"])
+
+
+#: The path Starlette's router matches routes against: since Starlette 0.35 the scope's
+#: ``path`` keeps the ``root_path`` (a Mount's prefix, ``--root-path``) and the router
+#: strips it with ``get_route_path``; before, ``path`` was already stripped.
+_route_path: Callable[[Scope], str] = getattr(routing, "get_route_path", _scope_path)
+
 Predicate = Callable[[HTTPConnection], Awaitable[bool]]
 
 
@@ -35,7 +46,9 @@ class MiddlewareThrottle:
     Args:
         throttle: an ``HTTPThrottle``.
         path: a regular expression (string or compiled) matched at the start of the
-            path: ``"/api/"`` covers ``/api/...``; ``None`` matches every path.
+            route path — the path the app routes on, without its ``root_path`` (a
+            Mount's prefix, ``--root-path``): ``"/api/"`` covers ``/api/...``; ``None``
+            matches every path.
         methods: HTTP methods it applies to (any case); ``None`` for all.
         predicate: ``async (connection) -> bool``, tested last (it is the dearest).
     """
@@ -92,7 +105,10 @@ class ThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope, receive)
-        method, path = scope["method"], scope["path"]
+        # The path the app routes on: without the root_path of `--root-path` or of the
+        # Mount the app sits under (scope["path"] includes it), so a rule's "/items"
+        # matches where the app's own route "/items" does.
+        method, path = scope["method"], _route_path(scope)
         throttles = [
             rule.throttle
             for rule in self.middleware_throttles

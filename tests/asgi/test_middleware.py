@@ -7,6 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, WebSocket
 from starlette.requests import HTTPConnection
@@ -22,7 +23,7 @@ from ratescript.asgi import (
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
-from .helpers import StoreFactory, http, remaining
+from .helpers import CLIENT, StoreFactory, http, remaining
 
 
 def app_behind(*rules: MiddlewareThrottle, store: Store | None = None) -> FastAPI:
@@ -91,6 +92,27 @@ async def test_method_then_path_then_predicate(store: Store) -> None:
         flagged = [(await client.get("/api/items", headers={"x-flag": "1"})).status_code]
         flagged.append((await client.get("/api/items", headers={"x-flag": "1"})).status_code)
         assert flagged == [200, 429]
+
+
+@pytest.mark.asyncio
+async def test_under_a_mount_rules_match_the_path_the_sub_app_routes_on(store: Store) -> None:
+    """The sub-app's scope["path"] keeps the "/v1" prefix; its own routes match without it."""
+    sub = app_behind(MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), path="/api/"))
+    app = FastAPI()
+    app.mount("/v1", sub)
+    async with http(app) as client:
+        assert [(await client.get("/v1/api/items")).status_code for _ in range(2)] == [200, 429]
+        assert (await client.get("/v1/public")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_behind_a_root_path_rules_match_the_path_the_app_routes_on(store: Store) -> None:
+    """``uvicorn --root-path /prefix``: the path carries the prefix, the routes do not."""
+    app = app_behind(MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), path="/api/"))
+    transport = httpx.ASGITransport(app=app, client=CLIENT, root_path="/prefix")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        statuses = [(await client.get("/prefix/api/items")).status_code for _ in range(2)]
+    assert statuses == [200, 429]
 
 
 @pytest.mark.asyncio

@@ -49,7 +49,8 @@ class MiddlewareThrottle:
             route path — the path the app routes on, without its ``root_path`` (a
             Mount's prefix, ``--root-path``): ``"/api/"`` covers ``/api/...``; ``None``
             matches every path.
-        methods: HTTP methods it applies to (any case); ``None`` for all.
+        methods: HTTP methods it applies to (any case); ``None`` for all. ``GET``
+            covers ``HEAD`` too, as it does on Starlette's routes.
         predicate: ``async (connection) -> bool``, tested last (it is the dearest).
     """
 
@@ -70,6 +71,10 @@ class MiddlewareThrottle:
         if isinstance(methods, str):
             methods = {methods}
         self.methods = frozenset(m.upper() for m in methods) if methods is not None else None
+        if self.methods is not None and "GET" in self.methods:
+            # Starlette's routes answer HEAD with their GET endpoint: a GET limit that let
+            # HEAD through would let a client run the endpoint without limit.
+            self.methods |= {"HEAD"}
         self.predicate = predicate
 
     async def applies(self, connection: HTTPConnection, method: str, path: str) -> bool:

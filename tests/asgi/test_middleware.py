@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, WebSocket
-from starlette.requests import HTTPConnection
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ratescript.asgi import (
@@ -70,6 +73,27 @@ async def test_a_compiled_pattern_and_methods_in_any_case(store: Store) -> None:
         assert {(await client.get("/api/items")).status_code for _ in range(3)} == {200}
         assert [(await client.post("/api/items")).status_code for _ in range(2)] == [200, 429]
         assert (await client.get("/public")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_get_rule_limits_head_too(store: Store) -> None:
+    """Starlette answers HEAD with a route's GET endpoint: the endpoint runs for HEAD too."""
+    ran: list[str] = []
+
+    async def items(request: Request) -> PlainTextResponse:
+        ran.append(request.method)
+        return PlainTextResponse("items")
+
+    app = Starlette(routes=[Route("/api/items", items, methods=["GET"])])
+    throttle = HTTPThrottle("mw", "2/min", store=store)
+    app.add_middleware(
+        ThrottleMiddleware,
+        middleware_throttles=[MiddlewareThrottle(throttle, path="/api/", methods={"GET"})],
+    )
+    async with http(app) as client:
+        assert (await client.get("/api/items")).status_code == 200
+        assert [(await client.head("/api/items")).status_code for _ in range(3)] == [200, 429, 429]
+    assert ran == ["GET", "HEAD"]
 
 
 @pytest.mark.asyncio

@@ -137,10 +137,16 @@ class ThrottleMiddleware:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.items()
         ]
+        names = {name for name, _ in raw}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *raw]}
+                # Replace, as put_headers does on the other paths: a second
+                # X-RateLimit-Remaining would make the field unreadable.
+                kept = [
+                    field for field in message.get("headers", ()) if field[0].lower() not in names
+                ]
+                message = {**message, "headers": [*kept, *raw]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -168,6 +168,24 @@ async def test_the_middleware_adds_headers_to_the_apps_response(store: Store) ->
     assert responses[0].headers["RateLimit-Policy"] == '"mw";q=2;w=60'
 
 
+@pytest.mark.asyncio
+async def test_the_middleware_replaces_rate_limit_fields_the_app_set(store: Store) -> None:
+    throttle = HTTPThrottle("mw", "2/min", store=store, rate_limit_headers="all")
+    app = FastAPI()
+
+    @app.get("/api/items")
+    async def items() -> Response:
+        own = {"RateLimit": '"own";r=0;t=5', "X-RateLimit-Remaining": "0", "X-Own": "kept"}
+        return Response("items", headers=own)
+
+    app.add_middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle)])
+    async with http(app) as client:
+        response = await client.get("/api/items")
+    assert response.headers.get_list("RateLimit") == ['"mw";r=1;t=60']
+    assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]
+    assert response.headers["X-Own"] == "kept"
+
+
 def test_names_are_structured_field_strings() -> None:
     # A uid with a quote, a backslash and non-ASCII is escaped, never sent raw.
     admitted = Decision(True, 0.0, 3.0, 1500.0)

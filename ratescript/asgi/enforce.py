@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException, WebSocketException
 from starlette.responses import Response
 
 from ratescript.asgi.headers import HeaderStyle, limit_headers, put_headers
-from ratescript.asgi.types import Context, ExceptionInfo
+from ratescript.asgi.types import Context, ExceptionInfo, maybe_await
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, StoreConnectionError
 from ratescript.stores.base import Store
@@ -188,7 +188,7 @@ async def on_failure(
             throttle=first.throttle,
             attempt=attempt,
         )
-        wait_ms = await policy(connection, info)
+        wait_ms = await maybe_await(policy(connection, info))
         # A negative wait admits like 0; NaN, infinity or a non-number is a bug in the handler.
         if (
             isinstance(wait_ms, bool)
@@ -242,6 +242,6 @@ async def _throttled(
     details["decisions"] = decisions
     handler = throttle._handler(store)
     if handler is not None:
-        await handler(connection, wait_ms, throttle, details)
+        await maybe_await(handler(connection, wait_ms, throttle, details))
     else:
         await throttle.default_throttled(connection, wait_ms, details)

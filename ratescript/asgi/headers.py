@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -21,7 +22,14 @@ from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 
-__all__ = ["HeaderStyle", "check_style", "limit_headers", "one_limit_headers", "put_headers"]
+__all__ = [
+    "HeaderStyle",
+    "check_static_headers",
+    "check_style",
+    "limit_headers",
+    "one_limit_headers",
+    "put_headers",
+]
 
 #: Which headers to send: the IETF fields, the classic ``X-RateLimit-*``, or both.
 HeaderStyle = Literal["ietf", "classic", "all"]
@@ -36,6 +44,35 @@ def check_style(style: object) -> HeaderStyle | None:
     raise ConfigurationError(
         f'rate_limit_headers must be "ietf", "classic" or "all", got {style!r}'
     )
+
+
+# RFC 9110 field names are tokens; a value may hold anything latin-1 but the characters
+# that would end the field (CR, LF) or that servers refuse (NUL).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def check_static_headers(headers: object) -> dict[str, str]:
+    """A throttle's ``headers=`` as a dict, checked now: a name or value HTTP cannot
+    carry would otherwise turn every 429 into a 500 when the response is encoded."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"headers must be a mapping of names to values, got {headers!r}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"header name {name!r} is not an HTTP field name")
+        if not isinstance(value, str):
+            raise ConfigurationError(f"header {name!r}: the value must be a string, got {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"header {name!r}: HTTP carries latin-1 text only, got {value!r}"
+            ) from exc
+        if _FORBIDDEN_IN_VALUE.search(value):
+            raise ConfigurationError(f"header {name!r}: CR, LF and NUL end a field, got {value!r}")
+    return dict(headers)
 
 
 @functools.lru_cache(maxsize=1024)

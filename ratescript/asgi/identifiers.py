@@ -12,7 +12,7 @@ client never holds several quotas (nor a proxy several names).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
 from starlette.requests import HTTPConnection
@@ -28,8 +28,9 @@ __all__ = [
     "remote_address",
 ]
 
-#: An identifier: the connection → a string naming the client, or ``EXEMPTED``.
-Identifier = Callable[[HTTPConnection], Awaitable[Any]]
+#: An identifier: the connection → a string naming the client, or ``EXEMPTED`` (or an
+#: awaitable of either: sync and async functions both serve).
+Identifier = Callable[[HTTPConnection], Any]
 
 #: The identifier of a connection without a peer address (a test client, a socket).
 ANONYMOUS: Final = "__anonymous__"

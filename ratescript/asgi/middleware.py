@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratescript.asgi.enforce import enforce
 from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle
+from ratescript.asgi.types import maybe_await
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
@@ -37,7 +38,8 @@ def _scope_path(scope: Scope) -> str:
 #: strips it with ``get_route_path``; before, ``path`` was already stripped.
 _route_path: Callable[[Scope], str] = getattr(routing, "get_route_path", _scope_path)
 
-Predicate = Callable[[HTTPConnection], Awaitable[bool]]
+#: ``connection -> bool`` (or an awaitable of it).
+Predicate = Callable[[HTTPConnection], bool | Awaitable[bool]]
 
 
 class MiddlewareThrottle:
@@ -51,7 +53,8 @@ class MiddlewareThrottle:
             matches every path.
         methods: HTTP methods it applies to (any case); ``None`` for all. ``GET``
             covers ``HEAD`` too, as it does on Starlette's routes.
-        predicate: ``async (connection) -> bool``, tested last (it is the dearest).
+        predicate: ``(connection) -> bool``, sync or async, tested last (it is the
+            dearest).
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class MiddlewareThrottle:
             # Starlette's routes answer HEAD with their GET endpoint: a GET limit that let
             # HEAD through would let a client run the endpoint without limit.
             self.methods |= {"HEAD"}
+        if predicate is not None and not callable(predicate):
+            raise ConfigurationError(f"predicate must be a function, got {predicate!r}")
         self.predicate = predicate
 
     async def applies(self, connection: HTTPConnection, method: str, path: str) -> bool:
@@ -83,7 +88,7 @@ class MiddlewareThrottle:
             return False
         if self.path is not None and self.path.match(path) is None:
             return False
-        return self.predicate is None or bool(await self.predicate(connection))
+        return self.predicate is None or bool(await maybe_await(self.predicate(connection)))
 
 
 class ThrottleMiddleware:

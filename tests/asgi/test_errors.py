@@ -225,6 +225,20 @@ async def test_a_custom_handler_is_told_the_failure_and_its_wait_is_obeyed(
 
 
 @pytest.mark.asyncio
+async def test_a_sync_handler_serves_as_well(
+    redis: RedisStore, own_redis: servers.LocalServer
+) -> None:
+    def handler(connection: HTTPConnection, exc_info: ExceptionInfo) -> float:
+        return 2500.0
+
+    throttle = HTTPThrottle("sync", "100/hour", store=redis, on_error=handler)
+    own_redis.kill()
+    async with serving(throttle) as client:
+        response = await client.get("/")
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "3")
+
+
+@pytest.mark.asyncio
 async def test_the_store_on_error_is_the_default_and_the_throttle_wins(
     own_redis: servers.LocalServer, memory: InMemoryStore
 ) -> None:

@@ -221,6 +221,17 @@ def test_only_the_configured_forwarding_header_is_read() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_sync_identifier_serves_as_well(store: Store) -> None:
+    def from_header(connection: HTTPConnection) -> str:
+        return connection.headers.get("x-api-key", "anonymous")
+
+    throttle = HTTPThrottle("ids", "1/min", store=store, identifier=from_header)
+    async with http(app_with(throttle)) as client:
+        keys = [{"x-api-key": "a"}, {"x-api-key": "b"}, {"x-api-key": "a"}]
+        assert await statuses(client, *keys) == [200, 200, 429]
+
+
+@pytest.mark.asyncio
 async def test_an_identifier_returning_none_is_a_clear_error(store: Store) -> None:
     """Silently keying everyone as "None" would give all clients one shared quota."""
 

@@ -76,6 +76,18 @@ async def test_a_compiled_pattern_and_methods_in_any_case(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_sync_predicate_serves_as_well(store: Store) -> None:
+    def flagged(connection: HTTPConnection) -> bool:
+        return connection.headers.get("x-flag") == "1"
+
+    rule = MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), predicate=flagged)
+    async with http(app_behind(rule)) as client:
+        assert {(await client.get("/public")).status_code for _ in range(3)} == {200}
+        sent = [await client.get("/public", headers={"x-flag": "1"}) for _ in range(2)]
+        assert [response.status_code for response in sent] == [200, 429]
+
+
+@pytest.mark.asyncio
 async def test_a_get_rule_limits_head_too(store: Store) -> None:
     """Starlette answers HEAD with a route's GET endpoint: the endpoint runs for HEAD too."""
     ran: list[str] = []
@@ -197,6 +209,8 @@ def test_bad_rules_are_refused() -> None:
     throttle = HTTPThrottle("mw", "1/s")
     with pytest.raises(ConfigurationError, match="path pattern"):
         MiddlewareThrottle(throttle, path="/api/(")
+    with pytest.raises(ConfigurationError, match="predicate"):
+        MiddlewareThrottle(throttle, predicate=True)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         MiddlewareThrottle("not a throttle")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):

@@ -229,11 +229,15 @@ async def _throttled(
     connection.scope[THROTTLED_FLAG] = True
     headers = dict(throttle.headers)
     # The rejected hit charged none of the parts: one that would have admitted it
-    # reported what would remain *after* it, so its cost is still there.
+    # reported what would remain *after* it, so its cost is still there. A part that
+    # rejected it reports as its reset the wait the client is told — Retry-After, with
+    # min_wait_period — where its own reset may be sooner (a sliding window's boundary)
+    # or later (a bucket's time to fill): the ratelimit-headers draft asks that the
+    # reset of a response with Retry-After name the same instant.
     shown = [
         decision._replace(remaining=decision.remaining + one.charge.cost)
         if decision.allowed
-        else decision
+        else decision._replace(reset_ms=wait_ms)
         for one, decision in zip(charged, decisions, strict=True)
     ]
     headers.update(_headers(charged, shown))

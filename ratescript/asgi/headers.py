@@ -5,7 +5,8 @@ The IETF fields follow draft-ietf-httpapi-ratelimit-headers (revisions 08–10):
 ``RateLimit: "<name>";r=<remaining>;t=<seconds to reset>`` where a client stands —
 one list member per limit, so an endpoint with several throttles reports them all.
 The classic ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` carry only one limit:
-the one with the fewest hits remaining, which is the one a client will meet first.
+the one with the fewest hits remaining, which is the one a client will meet first — on
+a rejection, among the limits that rejected it.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def limit_headers(
             for name, _, decision in limits
         )
     if style in ("classic", "all"):
-        _, rate, decision = min(limits, key=lambda limit: limit[2].remaining)
+        _, rate, decision = min(limits, key=lambda limit: (limit[2].allowed, limit[2].remaining))
         headers["X-RateLimit-Limit"] = str(rate.limit)
         headers["X-RateLimit-Remaining"] = str(_remaining(decision))
         headers["X-RateLimit-Reset"] = str(_seconds(decision.reset_ms))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
+from ratescript.strategies import SlidingWindowCounterStrategy, TokenBucketStrategy
 
 from .helpers import http
 
@@ -127,6 +129,48 @@ async def test_several_throttles_are_all_listed(store: Store) -> None:
     assert rejected.status_code == 429
     # "daily" was not charged by the rejected hit: it still has 4 left.
     assert limit_headers(rejected) == limit_headers(admitted)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("options", "admitted", "retry_after"),
+    [
+        # The window ends in 1 s; the previous window's weight keeps the limit for 6 s.
+        ({"strategy": SlidingWindowCounterStrategy()}, [], "6"),
+        # A token is back in 1 s; the bucket is full in 6 s.
+        ({"strategy": TokenBucketStrategy()}, [200], "1"),
+        ({"min_wait_period": 30_000}, [], "30"),  # told 30 s where the window ends in 1 s
+    ],
+    ids=["sliding-window-counter", "token-bucket", "min-wait-period"],
+)
+async def test_on_a_429_the_reset_is_the_retry_after(
+    store: Store, now: list[float], options: dict[str, Any], admitted: list[int], retry_after: str
+) -> None:
+    """draft-ietf-httpapi-ratelimit-headers: with Retry-After, the reset names the same instant."""
+    throttle = HTTPThrottle("api", "2/10s", store=store, rate_limit_headers="all", **options)
+    async with http(app_with(throttle)) as client:
+        assert [(await client.get("/")).status_code for _ in range(3)] == [200, 200, 429]
+        now[0] += 9000
+        assert [(await client.get("/")).status_code for _ in admitted] == admitted
+        rejected = await client.get("/")
+    assert rejected.status_code == 429
+    assert rejected.headers["Retry-After"] == retry_after
+    assert rejected.headers["RateLimit"] == f'"api";r=0;t={retry_after}'
+    assert rejected.headers["X-RateLimit-Reset"] == retry_after
+
+
+def test_on_a_rejection_the_classic_fields_name_a_limit_that_rejected() -> None:
+    rate = Rate(5, seconds=10)
+    spent = Decision(True, 0.0, 0.0, 4000.0)  # admitted, though nothing is left after it
+    refused = Decision(False, 9000.0, 2.0, 9000.0)  # a strategy may refuse with some left
+    headers = build("classic", [("spent", rate, spent), ("refused", rate, refused)])
+    assert headers["X-RateLimit-Reset"] == "9"
+    assert (
+        build("classic", [("spent", rate, spent), ("more", rate, spent._replace(remaining=3))])[
+            "X-RateLimit-Reset"
+        ]
+        == "4"
+    )
 
 
 @pytest.mark.asyncio

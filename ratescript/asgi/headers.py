@@ -93,8 +93,17 @@ def _policy(name: str, limit: int, expire_ms: float) -> str:
 
     Keyed by numbers, not the ``Rate``: its hash and equality are Python methods, which
     would cost more than the cache saves.
+
+    The draft's window is whole seconds. A window that is not (``1/500ms``) is announced
+    over the next whole second with the quota scaled to it, rounded down — ``q=2;w=1``,
+    not ``q=1;w=1``, which would tell a client half its rate.
     """
-    return f"{_sf_string(name)};q={limit};w={max(1, _seconds(expire_ms))}"
+    window = max(1, _seconds(expire_ms))
+    quota = limit
+    if 0 < expire_ms < math.inf and window * 1000.0 != expire_ms:
+        # (1 + 1e-12): a quotient a rounding error puts just below a whole number.
+        quota = math.floor(limit * (window * 1000.0 / expire_ms) * (1 + 1e-12))
+    return f"{_sf_string(name)};q={quota};w={window}"
 
 
 def _seconds(ms: float) -> int:

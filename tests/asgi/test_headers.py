@@ -240,6 +240,25 @@ def test_names_are_structured_field_strings() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("rate", "policy"),
+    [
+        ("1/500ms", "q=2;w=1"),
+        ("1000/500ms", "q=2000;w=1"),
+        ("1/700ms", "q=1;w=1"),  # 1.43 a second: rounded down, never more than the rate
+        ("3/1500ms", "q=4;w=2"),
+        ("3/100ms", "q=30;w=1"),
+        ("5/2s", "q=5;w=2"),  # whole seconds: as written
+        ("0/0", "q=0;w=1"),
+    ],
+)
+def test_a_window_of_no_whole_seconds_scales_the_quota_to_one(rate: str, policy: str) -> None:
+    """The draft counts windows in whole seconds; ``1/500ms`` as ``q=1;w=1`` is half the rate."""
+    decision = Decision(True, 0.0, 0.0, 100.0)
+    headers = build("ietf", [("api", Rate.from_value(rate), decision)])
+    assert headers["RateLimit-Policy"] == f'"api";{policy}'
+
+
 def test_an_unknown_style_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="rate_limit_headers"):
         HTTPThrottle("api", "1/s", rate_limit_headers="draft-7")  # type: ignore[arg-type]

@@ -131,7 +131,11 @@ class _Stat:
     async def __call__(
         self, connection: HTTPConnection, context: Context | None = None
     ) -> StrategyStat[Any]:
-        """Where ``connection`` stands with this throttle; never consumes quota."""
+        """Where ``connection`` stands with this throttle; never consumes quota.
+
+        Like ``check``, it reports what the store says: a store failure raises its
+        ``StoreError`` whatever the throttle's ``on_error``.
+        """
         return await self._throttle._stat(connection, context)
 
 
@@ -331,7 +335,12 @@ class Throttle:
     async def check(
         self, connection: HTTPConnection, cost: float | None = None, context: Context | None = None
     ) -> Decision | None:
-        """Charge a hit and return the decision, running no handler; ``None`` if exempt."""
+        """Charge a hit and return the decision, running no handler; ``None`` if exempt.
+
+        Nor does it apply ``on_error``: a policy decides what a request gets, and
+        ``check`` answers what the store decided — when the store fails, its
+        ``StoreError`` is raised for the caller to handle.
+        """
         charged = await self._charged(connection, cost, context)
         if charged is None:
             return None

@@ -39,6 +39,8 @@ from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
 
+from .helpers import request_from
+
 pytestmark = pytest.mark.redis
 
 NOW_MS = 1.7e12 + 0.25
@@ -191,6 +193,20 @@ async def test_raise_lets_the_store_connection_error_through(
         own_redis.kill()
         with pytest.raises(StoreConnectionError, match=r"^redis run fixed_window: cannot reach"):
             await client.get("/")
+
+
+@pytest.mark.asyncio
+async def test_check_and_stat_report_the_failure_whatever_the_policy(
+    redis: RedisStore, own_redis: servers.LocalServer
+) -> None:
+    """They answer what the store decided, not what a request gets: no policy applies."""
+    throttle = HTTPThrottle("allow", "1/hour", store=redis, on_error="allow")
+    own_redis.kill()
+    assert await throttle(request_from()) is not None  # the policy admits the request
+    with pytest.raises(StoreConnectionError):
+        await throttle.check(request_from())
+    with pytest.raises(StoreConnectionError):
+        await throttle.stat(request_from())
 
 
 @pytest.mark.asyncio

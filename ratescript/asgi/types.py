@@ -62,7 +62,12 @@ class ExceptionInfo(TypedDict):
     attempt: Callable[[Store | None], Awaitable[float]]
 
 
-#: A failure handler: ``(connection, exc_info) -> wait_ms`` (or awaitable; 0 admits the hit).
-ErrorHandler = Callable[[HTTPConnection, ExceptionInfo], float | Awaitable[float]]
-#: A failure policy: fail open, fail closed, re-raise, or a handler.
-OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
+#: A failure handler: ``async (connection, exc_info) -> wait_ms`` (0 admits the hit), the
+#: shape of the ready-made ones in ``ratescript.asgi.errors``.
+ErrorHandler = Callable[[HTTPConnection, ExceptionInfo], Awaitable[float]]
+#: A failure policy: fail open, fail closed, re-raise, or a handler (a sync one serves too).
+OnError = (
+    Literal["allow", "throttle", "raise"]
+    | ErrorHandler
+    | Callable[[HTTPConnection, ExceptionInfo], float]
+)

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException, WebSocketException
 from starlette.responses import Response
 
 from ratescript.asgi.headers import HeaderStyle, limit_headers, put_headers
-from ratescript.asgi.types import Context, ExceptionInfo
+from ratescript.asgi.types import Context, ExceptionInfo, maybe_await
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, StoreConnectionError
 from ratescript.stores.base import Store, hash_tag
@@ -192,7 +192,7 @@ async def on_failure(
             throttle=first.throttle,
             attempt=attempt,
         )
-        wait_ms = await policy(connection, info)
+        wait_ms = await maybe_await(policy(connection, info))
         # A negative wait admits like 0; NaN, infinity or a non-number is a bug in the handler.
         if (
             isinstance(wait_ms, bool)
@@ -233,11 +233,15 @@ async def _throttled(
     connection.scope[THROTTLED_FLAG] = True
     headers = dict(throttle.headers)
     # The rejected hit charged none of the parts: one that would have admitted it
-    # reported what would remain *after* it, so its cost is still there.
+    # reported what would remain *after* it, so its cost is still there. A part that
+    # rejected it reports as its reset the wait the client is told — Retry-After, with
+    # min_wait_period — where its own reset may be sooner (a sliding window's boundary)
+    # or later (a bucket's time to fill): the ratelimit-headers draft asks that the
+    # reset of a response with Retry-After name the same instant.
     shown = [
         decision._replace(remaining=decision.remaining + one.charge.cost)
         if decision.allowed
-        else decision
+        else decision._replace(reset_ms=wait_ms)
         for one, decision in zip(charged, decisions, strict=True)
     ]
     headers.update(_headers(charged, shown))
@@ -246,6 +250,6 @@ async def _throttled(
     details["decisions"] = decisions
     handler = throttle._handler(store)
     if handler is not None:
-        await handler(connection, wait_ms, throttle, details)
+        await maybe_await(handler(connection, wait_ms, throttle, details))
     else:
         await throttle.default_throttled(connection, wait_ms, details)

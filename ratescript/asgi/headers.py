@@ -5,13 +5,15 @@ The IETF fields follow draft-ietf-httpapi-ratelimit-headers (revisions 08–10):
 ``RateLimit: "<name>";r=<remaining>;t=<seconds to reset>`` where a client stands —
 one list member per limit, so an endpoint with several throttles reports them all.
 The classic ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` carry only one limit:
-the one with the fewest hits remaining, which is the one a client will meet first.
+the one with the fewest hits remaining, which is the one a client will meet first — on
+a rejection, among the limits that rejected it.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -21,7 +23,14 @@ from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 
-__all__ = ["HeaderStyle", "check_style", "limit_headers", "one_limit_headers", "put_headers"]
+__all__ = [
+    "HeaderStyle",
+    "check_static_headers",
+    "check_style",
+    "limit_headers",
+    "one_limit_headers",
+    "put_headers",
+]
 
 #: Which headers to send: the IETF fields, the classic ``X-RateLimit-*``, or both.
 HeaderStyle = Literal["ietf", "classic", "all"]
@@ -36,6 +45,35 @@ def check_style(style: object) -> HeaderStyle | None:
     raise ConfigurationError(
         f'rate_limit_headers must be "ietf", "classic" or "all", got {style!r}'
     )
+
+
+# RFC 9110 field names are tokens; a value may hold anything latin-1 but the characters
+# that would end the field (CR, LF) or that servers refuse (NUL).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def check_static_headers(headers: object) -> dict[str, str]:
+    """A throttle's ``headers=`` as a dict, checked now: a name or value HTTP cannot
+    carry would otherwise turn every 429 into a 500 when the response is encoded."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"headers must be a mapping of names to values, got {headers!r}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"header name {name!r} is not an HTTP field name")
+        if not isinstance(value, str):
+            raise ConfigurationError(f"header {name!r}: the value must be a string, got {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"header {name!r}: HTTP carries latin-1 text only, got {value!r}"
+            ) from exc
+        if _FORBIDDEN_IN_VALUE.search(value):
+            raise ConfigurationError(f"header {name!r}: CR, LF and NUL end a field, got {value!r}")
+    return dict(headers)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -55,8 +93,17 @@ def _policy(name: str, limit: int, expire_ms: float) -> str:
 
     Keyed by numbers, not the ``Rate``: its hash and equality are Python methods, which
     would cost more than the cache saves.
+
+    The draft's window is whole seconds. A window that is not (``1/500ms``) is announced
+    over the next whole second with the quota scaled to it, rounded down — ``q=2;w=1``,
+    not ``q=1;w=1``, which would tell a client half its rate.
     """
-    return f"{_sf_string(name)};q={limit};w={max(1, _seconds(expire_ms))}"
+    window = max(1, _seconds(expire_ms))
+    quota = limit
+    if 0 < expire_ms < math.inf and window * 1000.0 != expire_ms:
+        # (1 + 1e-12): a quotient a rounding error puts just below a whole number.
+        quota = math.floor(limit * (window * 1000.0 / expire_ms) * (1 + 1e-12))
+    return f"{_sf_string(name)};q={quota};w={window}"
 
 
 def _seconds(ms: float) -> int:
@@ -84,7 +131,7 @@ def limit_headers(
             for name, _, decision in limits
         )
     if style in ("classic", "all"):
-        _, rate, decision = min(limits, key=lambda limit: limit[2].remaining)
+        _, rate, decision = min(limits, key=lambda limit: (limit[2].allowed, limit[2].remaining))
         headers["X-RateLimit-Limit"] = str(rate.limit)
         headers["X-RateLimit-Remaining"] = str(_remaining(decision))
         headers["X-RateLimit-Reset"] = str(_seconds(decision.reset_ms))

@@ -5,12 +5,14 @@ and ``Forwarded`` are honoured **only** when the peer is a configured trusted pr
 otherwise any client could send a fresh header with each request and get a fresh
 quota. Behind trusted proxies the client is the right-most address not itself a
 trusted proxy — the left-most entries are whatever the client chose to send.
+Addresses are compared and returned without a port and in one canonical text, so one
+client never holds several quotas (nor a proxy several names).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
 from starlette.requests import HTTPConnection
@@ -26,13 +28,16 @@ __all__ = [
     "remote_address",
 ]
 
-#: An identifier: the connection → a string naming the client, or ``EXEMPTED``.
-Identifier = Callable[[HTTPConnection], Awaitable[Any]]
+#: An identifier: the connection → a string naming the client, or ``EXEMPTED`` (or an
+#: awaitable of either: sync and async functions both serve).
+Identifier = Callable[[HTTPConnection], Any]
 
 #: The identifier of a connection without a peer address (a test client, a socket).
 ANONYMOUS: Final = "__anonymous__"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: Where IPv4-mapped IPv6 addresses live (``::ffff:192.0.2.1``).
+_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
 
 #: The one forwarding header trusted: the one your proxies *write*. Reading both would
 #: let a client forge the other (nginx appends to X-Forwarded-For but passes a
@@ -70,13 +75,53 @@ EXEMPTED: Final = _Exempted()
 def _networks(trusted_proxies: Iterable[str]) -> tuple[_Network, ...]:
     if isinstance(trusted_proxies, str):
         trusted_proxies = [trusted_proxies]
-    found = []
+    found: list[_Network] = []
     for proxy in trusted_proxies:
         try:
-            found.append(ipaddress.ip_network(proxy, strict=False))
+            network = ipaddress.ip_network(proxy, strict=False)
         except ValueError as exc:
             raise ConfigurationError(f"not an IP address or network: {proxy!r}") from exc
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+            # Written as a dual-stack socket shows it (``::ffff:10.0.0.1``): addresses are
+            # compared unwrapped (see ``_ip``), so the network is unwrapped too.
+            network = ipaddress.IPv4Network(
+                (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)
+            )
+        found.append(network)
     return tuple(found)
+
+
+def _strip_port(address: str) -> str:
+    """A hop as proxies write it — ``[v6]:port``, ``v4:port``, quoted or bare — without
+    its port (a client's source port changes with every connection, its address does not).
+    """
+    address = address.strip().strip('"')
+    if address.startswith("["):  # "[2001:db8::1]:4711"
+        return address[1 : address.find("]")] if "]" in address else address[1:]
+    if address.count(":") == 1:  # "192.0.2.1:4711"; a bare IPv6 address has several
+        return address.partition(":")[0]
+    return address
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``address`` parsed; an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``, how a
+    dual-stack socket shows an IPv4 peer) as the IPv4 address it carries."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _canonical(address: str) -> str:
+    """One text per client: ``2001:DB8::1``, ``2001:db8:0::1`` and ``::ffff:192.0.2.1``
+    would otherwise be separate keys, so separate quotas, for one address. Text that is
+    not an address (``unknown``, an obfuscated RFC 7239 node) is kept as it is.
+    """
+    ip = _ip(address)
+    return address if ip is None else str(ip)
 
 
 def _forwarded_for(value: str) -> list[str]:
@@ -85,24 +130,18 @@ def _forwarded_for(value: str) -> list[str]:
     for element in value.split(","):
         for pair in element.split(";"):
             name, _, address = pair.strip().partition("=")
-            if name.strip().lower() != "for":
-                continue
-            address = address.strip().strip('"')
-            if address.startswith("["):  # "[2001:db8::1]:4711"
-                address = address[1 : address.find("]")] if "]" in address else address[1:]
-            elif address.count(":") == 1:  # "192.0.2.1:4711"
-                address = address.partition(":")[0]
-            found.append(address)
+            if name.strip().lower() == "for":
+                found.append(_canonical(_strip_port(address)))
     return found
 
 
 def _hops(connection: HTTPConnection, header: ForwardingHeader) -> list[str]:
-    """The addresses the proxies recorded in ``header``, client first."""
+    """The addresses the proxies recorded in ``header``, client first, without ports."""
     if header == "forwarded":
         values = connection.headers.getlist("forwarded")
         return [hop for value in values for hop in _forwarded_for(value)]
     return [
-        hop.strip()
+        _canonical(_strip_port(hop))
         for value in connection.headers.getlist("x-forwarded-for")
         for hop in value.split(",")
         if hop.strip()
@@ -110,9 +149,8 @@ def _hops(connection: HTTPConnection, header: ForwardingHeader) -> list[str]:
 
 
 def _is_trusted(address: str, networks: tuple[_Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = _ip(address)
+    if ip is None:
         return False
     return any(ip in network for network in networks)
 
@@ -131,7 +169,10 @@ def get_remote_address(
     peer = connection.client.host if connection.client else None
     networks = _networks(trusted_proxies)
     header = _check_header(header)
-    if peer is None or not networks or not _is_trusted(peer, networks):
+    if peer is None:
+        return None
+    peer = _canonical(peer)
+    if not networks or not _is_trusted(peer, networks):
         return peer
     return _client_behind(peer, _hops(connection, header), networks)
 
@@ -167,6 +208,7 @@ def remote_address(
         peer = connection.client.host if connection.client else None
         if peer is None:
             return ANONYMOUS
+        peer = _canonical(peer)  # the address it forwards for would be canonical too
         if not _is_trusted(peer, networks):
             return peer
         return _client_behind(peer, _hops(connection, header), networks)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
+from starlette import routing
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
@@ -21,12 +22,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratescript.asgi.enforce import enforce
 from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle
+from ratescript.asgi.types import maybe_await
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
 __all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
 
-Predicate = Callable[[HTTPConnection], Awaitable[bool]]
+
+def _scope_path(scope: Scope) -> str:
+    return str(scope["path"])
+
+
+#: The path Starlette's router matches routes against: since Starlette 0.35 the scope's
+#: ``path`` keeps the ``root_path`` (a Mount's prefix, ``--root-path``) and the router
+#: strips it with ``get_route_path``; before, ``path`` was already stripped.
+_route_path: Callable[[Scope], str] = getattr(routing, "get_route_path", _scope_path)
+
+#: ``connection -> bool`` (or an awaitable of it).
+Predicate = Callable[[HTTPConnection], bool | Awaitable[bool]]
 
 
 class MiddlewareThrottle:
@@ -35,9 +48,13 @@ class MiddlewareThrottle:
     Args:
         throttle: an ``HTTPThrottle``.
         path: a regular expression (string or compiled) matched at the start of the
-            path: ``"/api/"`` covers ``/api/...``; ``None`` matches every path.
-        methods: HTTP methods it applies to (any case); ``None`` for all.
-        predicate: ``async (connection) -> bool``, tested last (it is the dearest).
+            route path — the path the app routes on, without its ``root_path`` (a
+            Mount's prefix, ``--root-path``): ``"/api/"`` covers ``/api/...``; ``None``
+            matches every path.
+        methods: HTTP methods it applies to (any case); ``None`` for all. ``GET``
+            covers ``HEAD`` too, as it does on Starlette's routes.
+        predicate: ``(connection) -> bool``, sync or async, tested last (it is the
+            dearest).
     """
 
     def __init__(
@@ -57,6 +74,12 @@ class MiddlewareThrottle:
         if isinstance(methods, str):
             methods = {methods}
         self.methods = frozenset(m.upper() for m in methods) if methods is not None else None
+        if self.methods is not None and "GET" in self.methods:
+            # Starlette's routes answer HEAD with their GET endpoint: a GET limit that let
+            # HEAD through would let a client run the endpoint without limit.
+            self.methods |= {"HEAD"}
+        if predicate is not None and not callable(predicate):
+            raise ConfigurationError(f"predicate must be a function, got {predicate!r}")
         self.predicate = predicate
 
     async def applies(self, connection: HTTPConnection, method: str, path: str) -> bool:
@@ -65,7 +88,7 @@ class MiddlewareThrottle:
             return False
         if self.path is not None and self.path.match(path) is None:
             return False
-        return self.predicate is None or bool(await self.predicate(connection))
+        return self.predicate is None or bool(await maybe_await(self.predicate(connection)))
 
 
 class ThrottleMiddleware:
@@ -92,7 +115,10 @@ class ThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope, receive)
-        method, path = scope["method"], scope["path"]
+        # The path the app routes on: without the root_path of `--root-path` or of the
+        # Mount the app sits under (scope["path"] includes it), so a rule's "/items"
+        # matches where the app's own route "/items" does.
+        method, path = scope["method"], _route_path(scope)
         throttles = [
             rule.throttle
             for rule in self.middleware_throttles
@@ -116,10 +142,16 @@ class ThrottleMiddleware:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.items()
         ]
+        names = {name for name, _ in raw}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *raw]}
+                # Replace, as put_headers does on the other paths: a second
+                # X-RateLimit-Remaining would make the field unreadable.
+                kept = [
+                    field for field in message.get("headers", ()) if field[0].lower() not in names
+                ]
+                message = {**message, "headers": [*kept, *raw]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

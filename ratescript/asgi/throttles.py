@@ -36,7 +36,13 @@ from ratescript.asgi.enforce import (
     enforce,
     on_failure,
 )
-from ratescript.asgi.headers import HeaderStyle, check_style, one_limit_headers, put_headers
+from ratescript.asgi.headers import (
+    HeaderStyle,
+    check_static_headers,
+    check_style,
+    one_limit_headers,
+    put_headers,
+)
 from ratescript.asgi.identifiers import ANONYMOUS, EXEMPTED, Identifier, default_identifier
 from ratescript.asgi.types import (
     Context,
@@ -46,6 +52,7 @@ from ratescript.asgi.types import (
     OnError,
     RateFunc,
     ThrottledHandler,
+    maybe_await,
 )
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, ConnectionThrottled
@@ -95,10 +102,6 @@ def _peer(scope: Mapping[str, Any]) -> str:
     return client[0] if client and client[0] else ANONYMOUS
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 def _dependency_signature(connection_type: type[Any], headers: bool) -> inspect.Signature:
     """What FastAPI sees of ``Depends(throttle)``: the connection, and the response when
     rate-limit headers go on every response (FastAPI merges its headers into the reply).
@@ -128,7 +131,11 @@ class _Stat:
     async def __call__(
         self, connection: HTTPConnection, context: Context | None = None
     ) -> StrategyStat[Any]:
-        """Where ``connection`` stands with this throttle; never consumes quota."""
+        """Where ``connection`` stands with this throttle; never consumes quota.
+
+        Like ``check``, it reports what the store says: a store failure raises its
+        ``StoreError`` whatever the throttle's ``on_error``.
+        """
         return await self._throttle._stat(connection, context)
 
 
@@ -139,13 +146,15 @@ class Throttle:
         uid: names the limit; part of every key, so two throttles never share state.
         rate: a ``Rate``, a rate string, or ``(connection, context) -> rate``.
         identifier: ``connection -> str | EXEMPTED``; default the peer address.
-        handle_throttled: runs when a hit is rejected (default: 429 / a JSON message).
+        handle_throttled: ``(connection, wait_ms, throttle, context)``, run when a hit
+            is rejected (default: 429 / a JSON message).
         strategy: default ``FixedWindowStrategy()``.
         store: where state lives; default the store of the app's lifespan.
         cost: each hit's cost, or ``(connection, context) -> cost``; 0 never throttles.
         dynamic_store: take the store per request from ``async with store(app):``.
         min_wait_period: the least wait, in ms, a rejected hit is told.
-        headers: static headers added to throttled responses.
+        headers: static headers added to throttled responses (names and values
+            strings HTTP can carry: checked here, not on the first 429).
         on_error: failure policy when the store fails (default: the store's, else
             ``"throttle"``).
         cache_ids: keep a custom identifier's result for the connection's lifetime
@@ -185,7 +194,17 @@ class Throttle:
             self._rate_func = rate
         else:
             raise ConfigurationError(f"rate must be a Rate, a string or a function, got {rate!r}")
+        # Every function may be sync or async (see `types.maybe_await`), but it must be
+        # a function: a wrong setting fails here, not on every request.
+        if identifier is not None and not callable(identifier):
+            raise ConfigurationError(
+                f"identifier must be a function of the connection, got {identifier!r}"
+            )
         self.identifier: Identifier = identifier or default_identifier
+        if handle_throttled is not None and not callable(handle_throttled):
+            raise ConfigurationError(
+                f"handle_throttled must be a function, got {handle_throttled!r}"
+            )
         self.handle_throttled = handle_throttled
         self.strategy: Strategy[Any] = strategy if strategy is not None else FixedWindowStrategy()
         if not isinstance(self.strategy, Strategy):
@@ -207,7 +226,7 @@ class Throttle:
                 f"min_wait_period must be a number of ms >= 0, got {min_wait_period!r}"
             )
         self.min_wait_period = float(min_wait_period or 0.0)
-        self.headers: dict[str, str] = dict(headers or {})
+        self.headers: dict[str, str] = check_static_headers(headers)
         if on_error is not None and on_error not in _POLICIES and not callable(on_error):
             raise ConfigurationError(
                 f'on_error must be "allow", "throttle", "raise" or a handler, got {on_error!r}'
@@ -316,7 +335,12 @@ class Throttle:
     async def check(
         self, connection: HTTPConnection, cost: float | None = None, context: Context | None = None
     ) -> Decision | None:
-        """Charge a hit and return the decision, running no handler; ``None`` if exempt."""
+        """Charge a hit and return the decision, running no handler; ``None`` if exempt.
+
+        Nor does it apply ``on_error``: a policy decides what a request gets, and
+        ``check`` answers what the store decided — when the store fails, its
+        ``StoreError`` is raised for the caller to handle.
+        """
         charged = await self._charged(connection, cost, context)
         if charged is None:
             return None
@@ -352,7 +376,7 @@ class Throttle:
         if self._rate is not None:
             return self._rate
         assert self._rate_func is not None
-        rate = await _maybe_await(self._rate_func(connection, context))
+        rate = await maybe_await(self._rate_func(connection, context))
         return Rate.from_value(rate)
 
     def store_for(self, connection: HTTPConnection) -> Store:
@@ -387,11 +411,11 @@ class Throttle:
         if self.identifier is default_identifier:  # the peer address, without a coroutine
             return _peer(connection.scope)
         if not self.cache_ids:
-            return await self.identifier(connection)
+            return await maybe_await(self.identifier(connection))
         cache = connection.scope.setdefault(_IDS_CACHE, {})
         identity = cache.get(self.identifier, cache)
         if identity is cache:
-            identity = cache[self.identifier] = await self.identifier(connection)
+            identity = cache[self.identifier] = await maybe_await(self.identifier(connection))
         return identity
 
     async def _charged(
@@ -408,7 +432,7 @@ class Throttle:
             cost = self._cost
             if cost is None:
                 assert self._cost_func is not None
-                cost = _check_cost(await _maybe_await(self._cost_func(connection, context)))
+                cost = _check_cost(await maybe_await(self._cost_func(connection, context)))
         else:
             cost = _check_cost(cost)
         if not isinstance(identity, str):

@@ -1,7 +1,13 @@
-"""The shapes of the functions a throttle takes: rates, costs, handlers, failure policies."""
+"""The shapes of the functions a throttle takes: rates, costs, handlers, failure policies.
+
+Each may be a plain function or an async one (returning an awaitable): ``maybe_await``
+takes either, so a sync function works where an async one does instead of failing on
+every request.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -21,6 +27,7 @@ __all__ = [
     "OnError",
     "RateFunc",
     "ThrottledHandler",
+    "maybe_await",
 ]
 
 Context = Mapping[str, Any]
@@ -28,8 +35,13 @@ Context = Mapping[str, Any]
 RateFunc = Callable[[HTTPConnection, Context | None], Rate | str | Awaitable[Rate | str]]
 #: A cost chosen per connection: ``(connection, context) -> number`` (or awaitable).
 CostFunc = Callable[[HTTPConnection, Context | None], float | Awaitable[float]]
-#: Runs when a hit is rejected: ``(connection, wait_ms, throttle, context)``.
-ThrottledHandler = Callable[[Any, float, "Throttle", dict[str, Any]], Awaitable[Any]]
+#: Runs when a hit is rejected: ``(connection, wait_ms, throttle, context)`` (or awaitable).
+ThrottledHandler = Callable[[Any, float, "Throttle", dict[str, Any]], Any]
+
+
+async def maybe_await(value: Any) -> Any:
+    """What a sync or async function returned: ``value``, awaited if it is awaitable."""
+    return await value if inspect.isawaitable(value) else value
 
 
 class ExceptionInfo(TypedDict):
@@ -50,7 +62,12 @@ class ExceptionInfo(TypedDict):
     attempt: Callable[[Store | None], Awaitable[float]]
 
 
-#: A failure handler: ``(connection, exc_info) -> wait_ms`` (0 admits the hit).
+#: A failure handler: ``async (connection, exc_info) -> wait_ms`` (0 admits the hit), the
+#: shape of the ready-made ones in ``ratescript.asgi.errors``.
 ErrorHandler = Callable[[HTTPConnection, ExceptionInfo], Awaitable[float]]
-#: A failure policy: fail open, fail closed, re-raise, or a handler.
-OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
+#: A failure policy: fail open, fail closed, re-raise, or a handler (a sync one serves too).
+OnError = (
+    Literal["allow", "throttle", "raise"]
+    | ErrorHandler
+    | Callable[[HTTPConnection, ExceptionInfo], float]
+)

@@ -90,7 +90,7 @@ class Store(abc.ABC):
         clock: milliseconds since the epoch; defaults to the wall clock. Inject a
             fake clock in tests: decisions follow it on every store.
         on_error: the failure policy of throttles on this store that set none
-            (``"allow"``, ``"throttle"``, ``"raise"`` or an async handler).
+            (``"allow"``, ``"throttle"``, ``"raise"`` or a handler, sync or async).
         handle_throttled: the throttled handler of throttles on this store that set none.
     """
 
@@ -114,6 +114,10 @@ class Store(abc.ABC):
                 f'on_error must be "allow", "throttle", "raise" or a handler, got {on_error!r}'
             )
         self.on_error = on_error
+        if handle_throttled is not None and not callable(handle_throttled):
+            raise ConfigurationError(
+                f"handle_throttled must be a function, got {handle_throttled!r}"
+            )
         self.handle_throttled = handle_throttled
         self._ready = False
 

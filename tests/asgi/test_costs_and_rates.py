@@ -15,6 +15,7 @@ from ratescript.asgi import HTTPThrottle, ThrottleGroup
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
+from ratescript.stores.memory import InMemoryStore
 
 from .helpers import http, remaining
 
@@ -203,10 +204,24 @@ async def test_a_bad_rate_from_a_function_is_a_configuration_error(store: Store)
         {"min_wait_period": math.inf},
         {"on_error": "ignore"},
         {"rate_limit_headers": "rfc"},
+        # Each of these used to pass here, then fail every request (or every 429) with a 500.
+        {"identifier": "ip"},
+        {"handle_throttled": "429"},
+        {"headers": {"X-Quota-Tier": 1}},
+        {"headers": {b"X-Quota-Tier": "1"}},
+        {"headers": {"X Quota": "1"}},
+        {"headers": {"X-Note": "é€"}},  # not latin-1
+        {"headers": {"X-Note": "a\r\nSet-Cookie: b=c"}},
+        {"headers": [("X-Note", "a")]},
     ],
-    ids=lambda options: next(iter(options)),
+    ids=lambda options: f"{next(iter(options))}={next(iter(options.values()))!r}",
 )
 def test_other_invalid_settings_are_refused_at_construction(options: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {"uid": "t", "rate": "1/s", **options}
     with pytest.raises(ConfigurationError):
         HTTPThrottle(**arguments)
+
+
+def test_a_store_refuses_a_handler_that_is_no_function() -> None:
+    with pytest.raises(ConfigurationError, match="handle_throttled"):
+        InMemoryStore(handle_throttled="429")  # type: ignore[arg-type]

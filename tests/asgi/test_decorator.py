@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import pytest
 from fastapi import FastAPI, Request
 from starlette.applications import Starlette
@@ -88,6 +92,69 @@ async def test_on_a_plain_starlette_endpoint_headers_reach_the_response(store: S
         assert admitted.headers["X-Own"] == "kept"
         assert admitted.headers["RateLimit"] == '"plain";r=1;t=1'
         assert admitted.headers["RateLimit-Policy"] == '"plain";q=2;w=1'
+
+
+@pytest.mark.asyncio
+async def test_stacked_decorators_are_one_atomic_group_on_fastapi(
+    store: Store, now: list[float]
+) -> None:
+    burst = HTTPThrottle("burst", "1/s", store=store, rate_limit_headers="ietf")
+    hourly = HTTPThrottle("hourly", "3/h", store=store, rate_limit_headers="ietf")
+    app = FastAPI()
+    calls: list[int] = []
+
+    @app.get("/items/{item}")
+    @throttled(burst)
+    @throttled(hourly)
+    async def item(item: int) -> int:
+        calls.append(item)
+        return item
+
+    async with http(app) as client:
+        admitted = await client.get("/items/1")
+        assert admitted.headers["RateLimit"] == '"burst";r=0;t=1, "hourly";r=2;t=3600'
+        assert (await client.get("/items/2")).status_code == 429
+        assert await remaining(hourly) == 2  # the burst's rejection charged no hour
+        now[0] += 1000
+        assert (await client.get("/items/3")).status_code == 200
+    assert calls == [1, 3]
+    parameters = app.openapi()["paths"]["/items/{item}"]["get"]["parameters"]
+    assert [p["name"] for p in parameters] == ["item"]
+
+
+@pytest.mark.asyncio
+async def test_stacked_decorators_on_a_plain_starlette_endpoint(store: Store) -> None:
+    first = HTTPThrottle("first", "5/s", store=store)
+    second = HTTPThrottle("second", "1/s", store=store)
+    third = HTTPThrottle("third", "5/s", store=store)
+
+    @throttled(first)
+    @throttled(second)
+    @throttled(third)
+    async def index(request: StarletteRequest) -> Response:
+        return JSONResponse({"path": request.url.path})
+
+    app = Starlette(routes=[Route("/", index)])
+    async with http(app) as client:
+        assert [(await client.get("/")).status_code for _ in range(2)] == [200, 429]
+    assert [await remaining(t) for t in (first, second, third)] == [4, 0, 4]
+
+
+def test_stacking_across_another_decorator_is_a_clear_error() -> None:
+    def logged(endpoint: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(endpoint)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await endpoint(*args, **kwargs)
+
+        return wrapper
+
+    with pytest.raises(ConfigurationError, match="one @throttled"):
+
+        @throttled(HTTPThrottle("outer", "1/s"))
+        @logged
+        @throttled(HTTPThrottle("inner", "1/s"))
+        async def index(request: StarletteRequest) -> None:
+            return None
 
 
 def test_a_sync_endpoint_is_refused() -> None:

@@ -39,6 +39,8 @@ from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
 
+from .helpers import request_from
+
 pytestmark = pytest.mark.redis
 
 NOW_MS = 1.7e12 + 0.25
@@ -194,6 +196,20 @@ async def test_raise_lets_the_store_connection_error_through(
 
 
 @pytest.mark.asyncio
+async def test_check_and_stat_report_the_failure_whatever_the_policy(
+    redis: RedisStore, own_redis: servers.LocalServer
+) -> None:
+    """They answer what the store decided, not what a request gets: no policy applies."""
+    throttle = HTTPThrottle("allow", "1/hour", store=redis, on_error="allow")
+    own_redis.kill()
+    assert await throttle(request_from()) is not None  # the policy admits the request
+    with pytest.raises(StoreConnectionError):
+        await throttle.check(request_from())
+    with pytest.raises(StoreConnectionError):
+        await throttle.stat(request_from())
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("wait_ms", "status", "retry_after"), [(4200.0, 429, "5"), (0.0, 200, None)]
 )
@@ -222,6 +238,20 @@ async def test_a_custom_handler_is_told_the_failure_and_its_wait_is_obeyed(
     assert info["throttle"] is throttle
     assert (info["cost"], info["rate"], info["context"]) == (2.0, Rate.from_value("100/hour"), None)
     assert info["connection"].url.path == "/"
+
+
+@pytest.mark.asyncio
+async def test_a_sync_handler_serves_as_well(
+    redis: RedisStore, own_redis: servers.LocalServer
+) -> None:
+    def handler(connection: HTTPConnection, exc_info: ExceptionInfo) -> float:
+        return 2500.0
+
+    throttle = HTTPThrottle("sync", "100/hour", store=redis, on_error=handler)
+    own_redis.kill()
+    async with serving(throttle) as client:
+        response = await client.get("/")
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "3")
 
 
 @pytest.mark.asyncio

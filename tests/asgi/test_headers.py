@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
+from ratescript.strategies import SlidingWindowCounterStrategy, TokenBucketStrategy
 
 from .helpers import http
 
@@ -130,6 +132,48 @@ async def test_several_throttles_are_all_listed(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("options", "admitted", "retry_after"),
+    [
+        # The window ends in 1 s; the previous window's weight keeps the limit for 6 s.
+        ({"strategy": SlidingWindowCounterStrategy()}, [], "6"),
+        # A token is back in 1 s; the bucket is full in 6 s.
+        ({"strategy": TokenBucketStrategy()}, [200], "1"),
+        ({"min_wait_period": 30_000}, [], "30"),  # told 30 s where the window ends in 1 s
+    ],
+    ids=["sliding-window-counter", "token-bucket", "min-wait-period"],
+)
+async def test_on_a_429_the_reset_is_the_retry_after(
+    store: Store, now: list[float], options: dict[str, Any], admitted: list[int], retry_after: str
+) -> None:
+    """draft-ietf-httpapi-ratelimit-headers: with Retry-After, the reset names the same instant."""
+    throttle = HTTPThrottle("api", "2/10s", store=store, rate_limit_headers="all", **options)
+    async with http(app_with(throttle)) as client:
+        assert [(await client.get("/")).status_code for _ in range(3)] == [200, 200, 429]
+        now[0] += 9000
+        assert [(await client.get("/")).status_code for _ in admitted] == admitted
+        rejected = await client.get("/")
+    assert rejected.status_code == 429
+    assert rejected.headers["Retry-After"] == retry_after
+    assert rejected.headers["RateLimit"] == f'"api";r=0;t={retry_after}'
+    assert rejected.headers["X-RateLimit-Reset"] == retry_after
+
+
+def test_on_a_rejection_the_classic_fields_name_a_limit_that_rejected() -> None:
+    rate = Rate(5, seconds=10)
+    spent = Decision(True, 0.0, 0.0, 4000.0)  # admitted, though nothing is left after it
+    refused = Decision(False, 9000.0, 2.0, 9000.0)  # a strategy may refuse with some left
+    headers = build("classic", [("spent", rate, spent), ("refused", rate, refused)])
+    assert headers["X-RateLimit-Reset"] == "9"
+    assert (
+        build("classic", [("spent", rate, spent), ("more", rate, spent._replace(remaining=3))])[
+            "X-RateLimit-Reset"
+        ]
+        == "4"
+    )
+
+
+@pytest.mark.asyncio
 async def test_a_direct_call_sets_headers_on_the_response_it_is_given(store: Store) -> None:
     throttle = HTTPThrottle("api", "2/min", store=store, rate_limit_headers="ietf")
     app = FastAPI()
@@ -168,6 +212,24 @@ async def test_the_middleware_adds_headers_to_the_apps_response(store: Store) ->
     assert responses[0].headers["RateLimit-Policy"] == '"mw";q=2;w=60'
 
 
+@pytest.mark.asyncio
+async def test_the_middleware_replaces_rate_limit_fields_the_app_set(store: Store) -> None:
+    throttle = HTTPThrottle("mw", "2/min", store=store, rate_limit_headers="all")
+    app = FastAPI()
+
+    @app.get("/api/items")
+    async def items() -> Response:
+        own = {"RateLimit": '"own";r=0;t=5', "X-RateLimit-Remaining": "0", "X-Own": "kept"}
+        return Response("items", headers=own)
+
+    app.add_middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle)])
+    async with http(app) as client:
+        response = await client.get("/api/items")
+    assert response.headers.get_list("RateLimit") == ['"mw";r=1;t=60']
+    assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]
+    assert response.headers["X-Own"] == "kept"
+
+
 def test_names_are_structured_field_strings() -> None:
     # A uid with a quote, a backslash and non-ASCII is escaped, never sent raw.
     admitted = Decision(True, 0.0, 3.0, 1500.0)
@@ -176,6 +238,25 @@ def test_names_are_structured_field_strings() -> None:
         "RateLimit-Policy": '"a\\"b\\\\c?";q=5;w=2',
         "RateLimit": '"a\\"b\\\\c?";r=3;t=2',
     }
+
+
+@pytest.mark.parametrize(
+    ("rate", "policy"),
+    [
+        ("1/500ms", "q=2;w=1"),
+        ("1000/500ms", "q=2000;w=1"),
+        ("1/700ms", "q=1;w=1"),  # 1.43 a second: rounded down, never more than the rate
+        ("3/1500ms", "q=4;w=2"),
+        ("3/100ms", "q=30;w=1"),
+        ("5/2s", "q=5;w=2"),  # whole seconds: as written
+        ("0/0", "q=0;w=1"),
+    ],
+)
+def test_a_window_of_no_whole_seconds_scales_the_quota_to_one(rate: str, policy: str) -> None:
+    """The draft counts windows in whole seconds; ``1/500ms`` as ``q=1;w=1`` is half the rate."""
+    decision = Decision(True, 0.0, 0.0, 100.0)
+    headers = build("ietf", [("api", Rate.from_value(rate), decision)])
+    assert headers["RateLimit-Policy"] == f'"api";{policy}'
 
 
 def test_an_unknown_style_is_refused() -> None:

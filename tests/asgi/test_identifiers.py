@@ -93,6 +93,15 @@ async def test_entries_a_client_prepends_behind_a_trusted_proxy_are_ignored(stor
         ({"X-Forwarded-For": "192.0.2.1,192.0.2.2"}, "192.0.2.2"),
         ({"X-Forwarded-For": "10.0.0.3, 10.0.0.4"}, "10.0.0.3"),  # all trusted: the first
         ({}, "10.0.0.1"),
+        # Ports are dropped, and a trusted hop written with one is still trusted.
+        ({"X-Forwarded-For": "192.0.2.1:50001"}, "192.0.2.1"),
+        ({"X-Forwarded-For": "192.0.2.1, 10.0.0.3:80"}, "192.0.2.1"),
+        ({"X-Forwarded-For": "[2001:db8::9]:50001"}, "2001:db8::9"),
+        # One text per address: any case, any spelling, IPv4 mapped into IPv6.
+        ({"X-Forwarded-For": "2001:DB8:0:0::9"}, "2001:db8::9"),
+        ({"X-Forwarded-For": "::ffff:192.0.2.1"}, "192.0.2.1"),
+        ({"Forwarded": 'for="[2001:DB8::1]:4711"'}, "2001:db8::1"),
+        ({"X-Forwarded-For": "unknown"}, "unknown"),  # not an address: kept as sent
     ],
 )
 def test_get_remote_address_reads_forwarded_and_x_forwarded_for(
@@ -103,6 +112,31 @@ def test_get_remote_address_reads_forwarded_and_x_forwarded_for(
     # From an untrusted peer, or with no trusted proxies, the peer it is.
     assert get_remote_address(request_from(("192.0.2.99", 1), headers), TRUSTED) == "192.0.2.99"
     assert get_remote_address(request_from(PROXY, headers)) == "10.0.0.1"
+
+
+@pytest.mark.asyncio
+async def test_a_new_source_port_buys_no_fresh_quota(store: Store) -> None:
+    """A client's port changes with every connection: keyed by it, each would be a new client."""
+    throttle = HTTPThrottle("ids", "2/min", store=store, identifier=remote_address(TRUSTED))
+    async with http(app_with(throttle), client=PROXY) as client:
+        sent = [{"X-Forwarded-For": f"198.51.100.9:{50000 + i}"} for i in range(4)]
+        assert await statuses(client, *sent) == [200, 200, 429, 429]
+        assert await statuses(client, {"X-Forwarded-For": "198.51.100.9"}) == [429]
+
+
+@pytest.mark.asyncio
+async def test_an_ipv4_mapped_peer_is_matched_against_ipv4_proxies(store: Store) -> None:
+    """A dual-stack server (``--host ::``) sees an IPv4 proxy as ``::ffff:a.b.c.d``."""
+    throttle = HTTPThrottle("ids", "1/min", store=store, identifier=remote_address(["127.0.0.1"]))
+    async with http(app_with(throttle), client=("::ffff:127.0.0.1", 443)) as client:
+        first, second = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
+        assert await statuses(client, first, second, first) == [200, 200, 429]
+    # Written the way such a socket shows it, the proxy is trusted too.
+    mapped = request_from(("10.0.0.1", 1), {"X-Forwarded-For": "198.51.100.1"})
+    assert get_remote_address(mapped, ["::ffff:10.0.0.0/104"]) == "198.51.100.1"
+    # An untrusted mapped peer is the IPv4 client it carries, as when it reaches an IPv4 socket.
+    direct = request_from(("::ffff:192.0.2.99", 1), {"X-Forwarded-For": "198.51.100.1"})
+    assert get_remote_address(direct, TRUSTED) == "192.0.2.99"
 
 
 def test_an_ipv6_proxy_network_is_trusted_too() -> None:
@@ -184,6 +218,17 @@ def test_only_the_configured_forwarding_header_is_read() -> None:
     assert get_remote_address(request, TRUSTED, "forwarded") == "203.0.113.66"
     with pytest.raises(ConfigurationError, match="x-forwarded-for"):
         get_remote_address(request, TRUSTED, "x-real-ip")  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_a_sync_identifier_serves_as_well(store: Store) -> None:
+    def from_header(connection: HTTPConnection) -> str:
+        return connection.headers.get("x-api-key", "anonymous")
+
+    throttle = HTTPThrottle("ids", "1/min", store=store, identifier=from_header)
+    async with http(app_with(throttle)) as client:
+        keys = [{"x-api-key": "a"}, {"x-api-key": "b"}, {"x-api-key": "a"}]
+        assert await statuses(client, *keys) == [200, 200, 429]
 
 
 @pytest.mark.asyncio

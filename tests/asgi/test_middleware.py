@@ -7,9 +7,13 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, WebSocket
-from starlette.requests import HTTPConnection
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ratescript.asgi import (
@@ -22,7 +26,7 @@ from ratescript.asgi import (
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
-from .helpers import StoreFactory, http, remaining
+from .helpers import CLIENT, StoreFactory, http, remaining
 
 
 def app_behind(*rules: MiddlewareThrottle, store: Store | None = None) -> FastAPI:
@@ -72,6 +76,39 @@ async def test_a_compiled_pattern_and_methods_in_any_case(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_sync_predicate_serves_as_well(store: Store) -> None:
+    def flagged(connection: HTTPConnection) -> bool:
+        return connection.headers.get("x-flag") == "1"
+
+    rule = MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), predicate=flagged)
+    async with http(app_behind(rule)) as client:
+        assert {(await client.get("/public")).status_code for _ in range(3)} == {200}
+        sent = [await client.get("/public", headers={"x-flag": "1"}) for _ in range(2)]
+        assert [response.status_code for response in sent] == [200, 429]
+
+
+@pytest.mark.asyncio
+async def test_a_get_rule_limits_head_too(store: Store) -> None:
+    """Starlette answers HEAD with a route's GET endpoint: the endpoint runs for HEAD too."""
+    ran: list[str] = []
+
+    async def items(request: Request) -> PlainTextResponse:
+        ran.append(request.method)
+        return PlainTextResponse("items")
+
+    app = Starlette(routes=[Route("/api/items", items, methods=["GET"])])
+    throttle = HTTPThrottle("mw", "2/min", store=store)
+    app.add_middleware(
+        ThrottleMiddleware,
+        middleware_throttles=[MiddlewareThrottle(throttle, path="/api/", methods={"GET"})],
+    )
+    async with http(app) as client:
+        assert (await client.get("/api/items")).status_code == 200
+        assert [(await client.head("/api/items")).status_code for _ in range(3)] == [200, 429, 429]
+    assert ran == ["GET", "HEAD"]
+
+
+@pytest.mark.asyncio
 async def test_method_then_path_then_predicate(store: Store) -> None:
     asked: list[str] = []
 
@@ -91,6 +128,27 @@ async def test_method_then_path_then_predicate(store: Store) -> None:
         flagged = [(await client.get("/api/items", headers={"x-flag": "1"})).status_code]
         flagged.append((await client.get("/api/items", headers={"x-flag": "1"})).status_code)
         assert flagged == [200, 429]
+
+
+@pytest.mark.asyncio
+async def test_under_a_mount_rules_match_the_path_the_sub_app_routes_on(store: Store) -> None:
+    """The sub-app's scope["path"] keeps the "/v1" prefix; its own routes match without it."""
+    sub = app_behind(MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), path="/api/"))
+    app = FastAPI()
+    app.mount("/v1", sub)
+    async with http(app) as client:
+        assert [(await client.get("/v1/api/items")).status_code for _ in range(2)] == [200, 429]
+        assert (await client.get("/v1/public")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_behind_a_root_path_rules_match_the_path_the_app_routes_on(store: Store) -> None:
+    """``uvicorn --root-path /prefix``: the path carries the prefix, the routes do not."""
+    app = app_behind(MiddlewareThrottle(HTTPThrottle("mw", "1/min", store=store), path="/api/"))
+    transport = httpx.ASGITransport(app=app, client=CLIENT, root_path="/prefix")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        statuses = [(await client.get("/prefix/api/items")).status_code for _ in range(2)]
+    assert statuses == [200, 429]
 
 
 @pytest.mark.asyncio
@@ -151,6 +209,8 @@ def test_bad_rules_are_refused() -> None:
     throttle = HTTPThrottle("mw", "1/s")
     with pytest.raises(ConfigurationError, match="path pattern"):
         MiddlewareThrottle(throttle, path="/api/(")
+    with pytest.raises(ConfigurationError, match="predicate"):
+        MiddlewareThrottle(throttle, predicate=True)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         MiddlewareThrottle("not a throttle")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):

@@ -56,12 +56,14 @@ async def test_min_wait_period_lengthens_a_short_wait_only(store: Store, now: li
 
 
 async def test_static_headers_go_on_the_429(store: Store) -> None:
-    throttle = HTTPThrottle("resp", "1/s", store=store, headers={"X-Why": "too eager"})
+    static = {"X-Why": "too eager", "X-Where": "café"}  # any latin-1 text
+    throttle = HTTPThrottle("resp", "1/s", store=store, headers=static)
     async with http(app_with(throttle)) as client:
         admitted = await client.get("/")
         assert "X-Why" not in admitted.headers
         rejected = await client.get("/")
         assert rejected.headers["X-Why"] == "too eager"
+        assert (b"x-where", "café".encode("latin-1")) in rejected.headers.raw
         assert rejected.headers["Retry-After"] == "1"
 
 
@@ -111,6 +113,26 @@ async def test_the_store_handler_is_the_default_and_the_throttle_handler_wins(
         assert (await client.get("/")).json() == {"detail": "busy (own)"}
     assert [call[1] for call in store_handler.calls] == [inherits]
     assert [call[1] for call in own_handler.calls] == [overrides]
+
+
+async def test_a_sync_handler_is_called_like_an_async_one(new_store: StoreFactory) -> None:
+    """Like rate and cost functions, a handler may be sync: not a 500 on every rejection."""
+    told: list[tuple[str, float]] = []
+
+    def own(connection: Any, wait_ms: float, throttle: Throttle, context: Any) -> None:
+        told.append(("own", wait_ms))
+        raise HTTPException(503, detail="busy")
+
+    def from_store(connection: Any, wait_ms: float, throttle: Throttle, context: Any) -> None:
+        told.append(("store", wait_ms))  # returns: the request goes through
+
+    store = new_store(handle_throttled=from_store)
+    overrides = HTTPThrottle("overrides", "1/s", store=store, handle_throttled=own)
+    async with http(app_with(overrides)) as client:
+        assert [(await client.get("/")).status_code for _ in range(2)] == [200, 503]
+    async with http(app_with(HTTPThrottle("inherits", "1/s", store=store))) as client:
+        assert [(await client.get("/")).status_code for _ in range(2)] == [200, 200]
+    assert told == [("own", 1000.0), ("store", 1000.0)]
 
 
 async def test_a_handler_that_returns_lets_the_request_through(store: Store) -> None:

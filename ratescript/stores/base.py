@@ -77,6 +77,15 @@ def _check_namespace(namespace: str) -> str:
             f"a store namespace cannot contain braces or whitespace, got {namespace!r} "
             "(braces would change Redis Cluster hash slots)"
         )
+    if any(c in namespace for c in ":#"):
+        # ':' ends the namespace in every stored name, and Memcached names its own items
+        # `namespace#...`: namespace "app" with key "eu:x" would be namespace "app:eu"
+        # with key "x", and Redis reset() of "app" (SCAN "app:*") would empty "app:eu".
+        raise ConfigurationError(
+            f"a store namespace cannot contain ':' or '#', got {namespace!r} "
+            "(they separate a namespace from its keys, so one namespace could name "
+            "another's keys); use '-', '_' or '.' instead"
+        )
     return namespace
 
 
@@ -103,7 +112,9 @@ class Store(abc.ABC):
 
     Args:
         namespace: prefix of every key this store touches, so several apps (or
-            tests) can share a server; ``reset()`` clears only this namespace.
+            tests) can share a server; ``reset()`` clears only this namespace. It may
+            not hold ``:`` or ``#`` (which separate it from its keys), braces or
+            whitespace.
         clock: milliseconds since the epoch; defaults to the wall clock. Inject a
             fake clock in tests: decisions follow it on every store.
         on_error: the failure policy of throttles on this store that set none

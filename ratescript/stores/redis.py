@@ -595,7 +595,10 @@ class RedisStore(Store):
         return bool(found)
 
     async def reset(self) -> None:
-        """Delete this namespace's keys: ``SCAN`` (every primary of a Cluster) + ``UNLINK``."""
+        """Delete this namespace's keys: ``SCAN`` (every primary of a Cluster) + ``UNLINK``.
+
+        ``namespace:*`` matches this namespace's keys only: no namespace holds ``:``.
+        """
         client = self._client or self._connect()
         pattern = _glob_escape(self.namespace) + ":*"
         keys = cast(

@@ -1038,9 +1038,16 @@ def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: object
 
 @pytest.mark.parametrize(
     "options",
-    [{"pool_size": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"max_retries": -1}],
+    [
+        {"pool_size": 0},
+        {"timeout": 0},
+        {"timeout": float("nan")},
+        {"max_retries": -1},
+        {"namespace": "app:eu"},  # namespace "app" with key "eu:x" would be this one's "x"
+        {"namespace": "app#index"},  # the store's own items are named `namespace#...`
+    ],
 )
-def test_bad_settings_are_configuration_errors(options: dict[str, float]) -> None:
+def test_bad_settings_are_configuration_errors(options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         MemcachedStore("memcached://127.0.0.1:11211", **options)  # type: ignore[arg-type]
 

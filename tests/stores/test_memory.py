@@ -245,6 +245,10 @@ async def test_namespace_prefixes_every_key_and_is_validated(clock: FakeClock) -
     assert list(one._data) == ["one:k"]
     with pytest.raises(ConfigurationError, match="braces"):
         InMemoryStore(namespace="a{b}")
+    # Namespace "a" with key "b:k" would be namespace "a:b" with key "k".
+    for overlapping in ("a:b", "a#index"):
+        with pytest.raises(ConfigurationError, match="cannot contain ':' or '#'"):
+            InMemoryStore(namespace=overlapping)
 
 
 @pytest.mark.asyncio

@@ -637,6 +637,26 @@ async def test_reset_deletes_only_its_own_namespace(redis_url: str, raw: Redis) 
     await raw.delete(*remaining)
 
 
+@pytest.mark.asyncio
+async def test_no_namespace_can_hold_another_so_reset_clears_its_own_only(
+    redis_url: str, raw: Redis
+) -> None:
+    base = fresh_namespace()
+    # Were "{base}:eu" a namespace, reset() of `base` (SCAN "{base}:*") would empty it.
+    with pytest.raises(ConfigurationError, match="cannot contain ':' or '#'"):
+        RedisStore(redis_url, namespace=f"{base}:eu")
+    async with (
+        RedisStore(redis_url, namespace=base) as store,
+        RedisStore(redis_url, namespace=f"{base}-eu") as neighbour,
+    ):
+        await store.set("eu:x", b"mine")
+        await neighbour.set("x", b"theirs")
+        await store.reset()
+        assert await store.get("eu:x") is None
+        assert await neighbour.get("x") == b"theirs"
+        await neighbour.reset()
+
+
 # --- life cycle and configuration -----------------------------------------------------------
 
 

@@ -157,7 +157,12 @@ def _parse_url(url: object) -> tuple[str, int]:
             f"malformed Memcached URL {url!r}: expected only a host and a port, "
             f"like {_EXAMPLE_URL!r}"
         )
-    return parts.hostname, port or _DEFAULT_PORT
+    if port == 0:  # not "no port": the default would connect to another server
+        raise ConfigurationError(
+            f"Memcached URL {url!r} names port 0; give the server's port, or none for "
+            f"{_DEFAULT_PORT}, like {_EXAMPLE_URL!r}"
+        )
+    return parts.hostname, _DEFAULT_PORT if port is None else port
 
 
 # --- the wire: the text protocol on aiomcache's connection pool ------------------------------
@@ -583,7 +588,7 @@ class MemcachedStore(Store):
     """Scripts and plain operations on one Memcached server (1.6, for its meta commands).
 
     Args:
-        url: ``memcached://host:port`` (the port defaults to 11211).
+        url: ``memcached://host:port`` (11211 when no port is given).
         namespace: prefix of every key.
         pool_size: most connections open at once.
         clock: milliseconds since the epoch; defaults to the wall clock.

@@ -227,6 +227,9 @@ def _check_url(url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme == "unix" and not parts.path:
             problem = "a unix:// URL needs a socket path"
+        elif parts.scheme != "unix" and parts.port == 0:
+            # redis-py reads port 0 as no port at all and connects to 6379.
+            problem = "port 0 is not a server's port (leave the port out for 6379)"
         elif (
             parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit()
         ):

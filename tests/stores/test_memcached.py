@@ -1028,6 +1028,7 @@ async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
         "memcached://127.0.0.1:11211/0",
         "memcached://user:secret@127.0.0.1:11211",
         "127.0.0.1:11211",
+        "memcached://127.0.0.1:0",  # not the default port: another server could answer there
         42,
     ],
 )
@@ -1064,5 +1065,5 @@ async def test_life_cycle(memcached_url: str) -> None:
     await store.close()  # idempotent
     assert (await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))).remaining == 8
     await store.close()
-    default_port = MemcachedStore("memcached://127.0.0.1")
-    assert "127.0.0.1:11211" in repr(default_port)
+    for url in ("memcached://127.0.0.1", "memcached://127.0.0.1:"):  # no port: the default
+        assert "127.0.0.1:11211" in repr(MemcachedStore(url))

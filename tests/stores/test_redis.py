@@ -708,6 +708,8 @@ async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
         "redis://localhost:6379/zero",
         "unix://",
         "redis://user:s3cret@localhost:port/0",
+        "redis://localhost:0/0",  # redis-py would connect to 6379
+        "rediss://localhost:0",
     ],
 )
 def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: str) -> None:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import functools
 import hashlib
+import inspect
 import math
 import re
 import secrets
@@ -42,11 +44,11 @@ from collections.abc import (
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
@@ -220,10 +222,13 @@ def _redacted(url: str) -> str:
         return "<unparsable URL>"
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> dict[str, Any]:
+    """redis-py's reading of ``url``: host, port, database, credentials and the query's
+    options; ``ConfigurationError`` when it is malformed."""
     problem = ""
+    options: dict[str, Any] = {}
     try:
-        parse_url(url)  # redis-py's own parser: scheme, port, query options
+        options = dict(parse_url(url))  # redis-py's own parser: scheme, port, query options
         parts = urlsplit(url)
         if parts.scheme == "unix" and not parts.path:
             problem = "a unix:// URL needs a socket path"
@@ -240,6 +245,62 @@ def _check_url(url: str) -> None:
         raise ConfigurationError(
             f"invalid Redis URL {_redacted(url)!r}: {problem}; expected e.g. {_URL_EXAMPLES}"
         )
+    return options
+
+
+@functools.cache
+def _option_names(connection_class: type) -> frozenset[str]:
+    """The options ``Redis.from_url`` can use with ``connection_class``: its own, the
+    pool's, and the connection's (every ``__init__`` up the class tree), as redis-py's
+    signatures name them."""
+    inits = [
+        vars(cls)["__init__"] for cls in connection_class.__mro__[:-1] if "__init__" in vars(cls)
+    ]
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(
+        parameter.name
+        for function in (Redis.from_url, ConnectionPool.__init__, *inits)
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.kind in named and parameter.name not in ("self", "url")
+    )
+
+
+def _client_options(url: str, keywords: dict[str, Any]) -> int:
+    """Check the client options of a store built from ``url``; its ``max_connections``.
+
+    redis-py's ``from_url`` lets the URL's query options win over keyword ones, and hands
+    an option it does not know to the connection, which fails only when it connects (a
+    ``TypeError`` on the first call). So both kinds are checked here, together, as
+    redis-py will see them.
+    """
+    in_query = parse_qs(urlsplit(url).query)
+    options = {**keywords, **_check_url(url)}
+
+    def given(name: str) -> str:
+        return f"in the URL {_redacted(url)!r}" if name in in_query else "given to RedisStore"
+
+    connection_class = options.get("connection_class", Connection)
+    if not isinstance(connection_class, type):
+        raise ConfigurationError(f"connection_class must be a class, got {connection_class!r}")
+    known = _option_names(connection_class)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(f"unknown Redis client option {name!r} {given(name)}{hint}")
+    if options.get("decode_responses"):
+        # A query value reaches redis-py as text, so even "false" would decode replies.
+        raise ConfigurationError(
+            f"RedisStore needs decode_responses=False, got {options['decode_responses']!r} "
+            f"{given('decode_responses')}; leave the option out"
+        )
+    most = options.get("max_connections", _MAX_CONNECTIONS)
+    if not (isinstance(most, int) and most > 0):
+        raise ConfigurationError(
+            f"max_connections must be a positive integer, got {most!r} {given('max_connections')}"
+        )
+    return most
 
 
 @functools.cache
@@ -304,7 +365,10 @@ class RedisStore(Store):
         client_options: ``redis.asyncio.Redis.from_url`` options, URL only. With
             ``max_connections`` (default 100) the store's calls use at most that many
             connections at once; a burst beyond it waits for a free one (within
-            ``timeout``) instead of failing.
+            ``timeout``) instead of failing. Options in the URL's query
+            (``?max_connections=20``) mean the same and win over these, as in redis-py;
+            both are checked here: an option redis-py does not know, or
+            ``decode_responses``, is a ``ConfigurationError``.
     """
 
     kind = "redis"
@@ -346,9 +410,7 @@ class RedisStore(Store):
         self._groups = Groups(self._run_one, self._run_many, self._predecessor_failed, _GROUP_MOST)
         target = url_or_client_or_factory
         if isinstance(target, str):
-            _check_url(target)
-            if client_options.get("decode_responses"):
-                raise ConfigurationError("RedisStore needs decode_responses=False")
+            self._max_connections = _client_options(target, client_options)
             self._url = target
             self._where = _redacted(target)
             self._client_options: dict[str, Any] = {
@@ -362,13 +424,7 @@ class RedisStore(Store):
                 "retry": Retry(NoBackoff(), 1),
                 **_driver_options(),
                 **client_options,
-                "max_connections": _POOL_UNBOUNDED,
             }
-            self._max_connections = client_options.get("max_connections", _MAX_CONNECTIONS)
-            if not (isinstance(self._max_connections, int) and self._max_connections > 0):
-                raise ConfigurationError(
-                    f"max_connections must be a positive integer, got {self._max_connections!r}"
-                )
             return
         if client_options:
             raise ConfigurationError(
@@ -421,6 +477,9 @@ class RedisStore(Store):
                 self._client = Redis.from_url(self._url, **self._client_options)
                 # Calls beyond max_connections wait for a slot (within their deadline)
                 # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
+                # So the pool itself never refuses a connection, whatever max_connections
+                # the URL's query gave it (redis-py lets the query win over keywords).
+                self._client.connection_pool.max_connections = _POOL_UNBOUNDED
                 self._slots = asyncio.Semaphore(self._max_connections)
             else:
                 assert self._factory is not None

@@ -426,11 +426,15 @@ async def test_a_server_that_never_answers_times_out(silent_port: int, given: st
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("given", ["keyword", "url"])
 async def test_a_burst_beyond_max_connections_waits_for_a_connection(
-    own_redis: servers.LocalServer,
+    own_redis: servers.LocalServer, given: str
 ) -> None:
     client = Redis.from_url(own_redis.url)
-    store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    if given == "keyword":
+        store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    else:  # redis-py lets the query win over keywords: it must not bound the pool itself
+        store = RedisStore(f"{own_redis.url}?max_connections=3", clock=FakeClock())
     # 20 keys: hits on one key would queue behind one call (see the groups below).
     decisions = await asyncio.gather(
         *(store.run(token_bucket, [f"k{i % 20}"], (1000, HOUR_MS, 1)) for i in range(200))
@@ -736,6 +740,19 @@ async def test_configuration_mistakes_are_caught_at_construction(redis_url: str)
         RedisStore(redis_url, timeout=0)
     with pytest.raises(ConfigurationError, match="max_connections"):
         RedisStore(redis_url, max_connections=0)
+    # The URL's query options are checked as keywords are (redis-py lets them win).
+    with pytest.raises(ConfigurationError, match="decode_responses=False, got 'true' in the URL"):
+        RedisStore(f"{redis_url}?decode_responses=true")
+    with pytest.raises(ConfigurationError, match="decode_responses=False, got 'false'"):
+        RedisStore(f"{redis_url}?decode_responses=false")  # redis-py would take "false" as true
+    with pytest.raises(ConfigurationError, match=r"max_connections .* got 0 in the URL"):
+        RedisStore(f"{redis_url}?max_connections=0")
+    # An unknown option failed only on the first call, with redis-py's TypeError.
+    typo = "unknown Redis client option 'max_conections' {}; did you mean 'max_connections'"
+    with pytest.raises(ConfigurationError, match=typo.format("in the URL .*")):
+        RedisStore(f"{redis_url}?max_conections=5")
+    with pytest.raises(ConfigurationError, match=typo.format("given to RedisStore")):
+        RedisStore(redis_url, max_conections=5)
     with pytest.raises(ConfigurationError, match="takes a Redis URL"):
         RedisStore(42)  # type: ignore[arg-type]
     await decoding.aclose()

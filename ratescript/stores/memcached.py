@@ -33,7 +33,11 @@ TTLs: Memcached counts whole seconds and its clock ticks once a second, so an it
 given N seconds lives between N-1 and N seconds (1 s lived 0.43-0.63 s when measured).
 A TTL of ``t`` ms is therefore sent as ``ceil(t / 1000) + 1`` seconds: never shorter
 than asked, since an early expiry would reset a limit early. 0 means "never", and
-values above 30 days are read as UNIX timestamps, so longer TTLs are sent as one.
+values above 30 days are read as UNIX timestamps, so longer TTLs are sent as one. A
+timestamp is a signed 32-bit number to memcached (1.6.18, measured: 2**31 and above
+read as negative, the item gone at once; 2**32 and above wrap round), so a TTL ending
+after 2038-01-19 03:14:07 UTC (2**31 - 1) ends then instead, and past that second
+(when no timestamp is left to name) never.
 
 Keys: at most 250 bytes of printable ASCII other than space. A name that is longer,
 holds any other byte, or holds ``#`` is stored as a readable prefix, ``#`` and the
@@ -94,6 +98,7 @@ _SAFE_BYTES = bytes([*range(0x21, 0x23), *range(0x24, 0x7F)])  # printable ASCII
 _TO_READABLE = bytes(c if 0x21 <= c <= 0x7E and c != 0x23 else 0x5F for c in range(256))
 _READABLE_PREFIX = 180  # + '#' + 64 hex digits stays under 250 bytes
 _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timestamps
+_MAX_TIMESTAMP_S = 2**31 - 1  # the latest a (signed 32-bit) exptime can name: see above
 _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
@@ -115,7 +120,20 @@ def memcached_exptime(ttl_ms: float | None, now_s: float) -> int:
     if ttl_ms is None:
         return 0
     seconds = max(1, math.ceil(ttl_ms / 1000)) + 1  # N seconds live between N-1 and N
-    return seconds if seconds <= _MAX_RELATIVE_S else math.ceil(now_s) + seconds
+    return seconds if seconds <= _MAX_RELATIVE_S else _timestamp(now_s, seconds)
+
+
+def _timestamp(now_s: float, seconds: int) -> int:
+    """The exptime of ``seconds`` from ``now_s`` as a UNIX timestamp memcached can read.
+
+    A later one would read as negative (the item dropped at once, silently) or wrap
+    round, so it is cut to the latest memcached can name, and to "never" once that
+    has passed.
+    """
+    at = math.ceil(now_s) + seconds
+    if at <= _MAX_TIMESTAMP_S:
+        return at
+    return _MAX_TIMESTAMP_S if math.ceil(now_s) < _MAX_TIMESTAMP_S else 0
 
 
 def _exptime_left(ttl_s: int) -> int:
@@ -123,7 +141,7 @@ def _exptime_left(ttl_s: int) -> int:
     if ttl_s < 0:
         return 0
     seconds = max(1, ttl_s)
-    return seconds if seconds <= _MAX_RELATIVE_S else math.ceil(time.time()) + seconds
+    return seconds if seconds <= _MAX_RELATIVE_S else _timestamp(time.time(), seconds)
 
 
 def _as_bytes(value: Value) -> bytes:

@@ -846,6 +846,13 @@ def test_ttls_are_rounded_up_to_whole_seconds_plus_the_one_memcached_may_cut() -
     assert memcached_exptime(thirty_days_ms - 1000, now) == 30 * DAY_S  # the largest relative
     assert memcached_exptime(thirty_days_ms, now) == 1_700_000_001 + 30 * DAY_S + 1  # absolute
     assert memcached_exptime(10 * 365 * DAY_S * 1000, now) == 1_700_000_001 + 3650 * DAY_S + 1
+    # memcached reads 2**31 and above as negative (gone at once): cut to the last second
+    # it can name, and to "never" once that has passed.
+    assert memcached_exptime(2**31 * 1000, now) == 2**31 - 1
+    assert memcached_exptime((2**31 - 1_700_000_002) * 1000, now) == 2**31 - 1
+    assert memcached_exptime(31 * DAY_S * 1000, 2**31 - 2.5) == 2**31 - 1
+    assert memcached_exptime(31 * DAY_S * 1000, 2**31 - 0.5) == 0
+    assert memcached_exptime(31 * DAY_S * 1000, 2**32 + 5.0) == 0
 
 
 @pytest.mark.asyncio
@@ -858,6 +865,18 @@ async def test_ttls_reach_memcached_as_intended(store: MemcachedStore, memcached
     assert abs(await seconds_left(memcached_url, wire_key(store, "month")) - 31 * DAY_S) <= 5
     await store.set("forever", b"v")
     assert await seconds_left(memcached_url, wire_key(store, "forever")) == -1
+    # Past 2038-01-19 memcached's 32-bit exptime overflowed: the key was dropped at once.
+    until_2038_s = 2**31 - 1 - time.time()
+    decades_ms = 40 * 365 * DAY_S * 1000
+    await store.set("decades", b"v", ttl_ms=decades_ms)
+    assert await store.get("decades") == b"v"
+    assert abs(await seconds_left(memcached_url, wire_key(store, "decades")) - until_2038_s) <= 5
+    assert await store.increment_with_ttl("counter", 5, decades_ms) == 5
+    assert await store.decrement("counter", 10) == -5  # through cas, keeping the TTL left
+    assert await store.get("counter") == b"-5"
+    await store.set("lasting", b"v", ttl_ms=HOUR_MS)
+    assert await store.expire("lasting", decades_ms) is True
+    assert await store.get("lasting") == b"v"
     await store.run(token_bucket, ["bucket"], (10, HOUR_MS, 1))  # TTL: 6 min + 1 ms
     assert 360 <= await seconds_left(memcached_url, wire_key(store, "bucket")) <= 362
 

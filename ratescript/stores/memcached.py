@@ -491,7 +491,21 @@ class _Wire:
             self._loop = loop
             self._due = {task: due for task, due in self._due.items() if task.get_loop() is loop}
             self._expired.clear()
+            self._drop_connections()
         self._timer = loop.call_at(when, self._expire)
+
+    def _drop_connections(self) -> None:
+        """Forget the pool and the kept connection, which belong to another event loop.
+
+        On a new loop a call would write its request on a connection of the old one and
+        then fail reading the reply (a bare ``RuntimeError``), and closing it fails too:
+        its loop is gone (``asyncio.run`` closes it). So they are dropped, not closed; the
+        garbage collector reclaims their sockets, with a ``ResourceWarning`` (``close()``
+        the store before its loop ends to avoid that). Connections opened afterwards
+        start new epochs, so no CAS token learned on the old ones is trusted blindly.
+        """
+        self._pool = None
+        self._kept = None
 
     def _expire(self) -> None:
         """The shared timer: cancel every call past its deadline, re-arm for the next."""
@@ -588,6 +602,8 @@ class _Wire:
             pool.release(conn)
 
     async def close(self) -> None:
+        if self._loop is not asyncio.get_running_loop():  # see _drop_connections
+            self._drop_connections()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -34,6 +34,7 @@ import math
 import re
 import secrets
 import sys
+from asyncio import get_running_loop
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -404,6 +405,7 @@ class RedisStore(Store):
         self._url: str | None = None
         self._factory: ClientFactory | None = None
         self._client: RedisClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop _client serves
         # Connection slots, for clients the store builds (a given client's pool is its own).
         self._slots: asyncio.Semaphore | None = None
         self._max_connections = 0
@@ -471,21 +473,37 @@ class RedisStore(Store):
         return client
 
     def _connect(self) -> RedisClient:
-        """The client, built on first use from the URL or the factory (no I/O yet)."""
-        if self._client is None:
-            if self._url is not None:
-                self._client = Redis.from_url(self._url, **self._client_options)
-                # Calls beyond max_connections wait for a slot (within their deadline)
-                # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
-                # So the pool itself never refuses a connection, whatever max_connections
-                # the URL's query gave it (redis-py lets the query win over keywords).
-                self._client.connection_pool.max_connections = _POOL_UNBOUNDED
-                self._slots = asyncio.Semaphore(self._max_connections)
-            else:
-                assert self._factory is not None
-                self._client = self._checked(self._factory())
-                self._where = _describe(self._client)
-        return self._client
+        """The client of the running event loop: built on first use from the URL or the
+        factory (no I/O yet), and again on each new loop.
+
+        redis-py's connections belong to the loop that opened them. Used on another loop
+        (``asyncio.run`` called again), a call writes its request on a connection of the
+        old loop, which the server runs, then fails reading the reply with a bare
+        ``RuntimeError``. So the client the store built is dropped, not closed: closing
+        needs the old loop, which ``asyncio.run`` has closed (the garbage collector
+        reclaims its sockets, with a ``ResourceWarning``; ``close()`` the store before its
+        loop ends to avoid that). A given client is the caller's, and is used as is.
+        """
+        loop = get_running_loop()
+        if self._client is not None and (self._loop is loop or not self._owns_client):
+            self._loop = loop
+            return self._client
+        self._loop = loop
+        client: RedisClient
+        if self._url is not None:
+            client = Redis.from_url(self._url, **self._client_options)
+            # Calls beyond max_connections wait for a slot (within their deadline)
+            # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
+            # So the pool itself never refuses a connection, whatever max_connections
+            # the URL's query gave it (redis-py lets the query win over keywords).
+            client.connection_pool.max_connections = _POOL_UNBOUNDED
+            self._slots = asyncio.Semaphore(self._max_connections)  # a waiter binds its loop
+        else:
+            assert self._factory is not None
+            client = self._checked(self._factory())
+            self._where = _describe(client)
+        self._client = client
+        return client
 
     @property
     def _owns_client(self) -> bool:
@@ -521,7 +539,7 @@ class RedisStore(Store):
         self, sha: str, source: str, keys: Sequence[str], argv: Sequence[bytes], operation: str
     ) -> Any:
         """Run Lua by its SHA; on ``NOSCRIPT`` send the source once (``EVAL`` caches it)."""
-        client = self._client or self._connect()
+        client = self._connect()
         with self._translated(operation):
             try:
                 return await self._bounded(client.evalsha(sha, len(keys), *keys, *argv))
@@ -566,7 +584,9 @@ class RedisStore(Store):
         argv = [now, *[b"%.17g" % arg for arg in args]]
         # _eval() and _bounded() written out: on the hot path, a coroutine, a generator
         # context manager or an `async with` of ours is each a few % of a decision.
-        client = self._client or self._connect()
+        client = self._client
+        if client is None or self._loop is not get_running_loop():
+            client = self._connect()
         slots = self._slots
         try:
             try:
@@ -614,14 +634,14 @@ class RedisStore(Store):
     # --- plain key-value operations ------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        client = self._client or self._connect()
+        client = self._connect()
         value = await self._call("get", client.get(self.full_key(key)))
         return cast("bytes | None", value)  # decode_responses=False: bytes, never str
 
     async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        client = self._client or self._connect()
+        client = self._connect()
         names = [self.full_key(key) for key in keys]
         if isinstance(client, RedisCluster):
             # Keys of several slots: redis-py splits the MGET by slot (not atomic).
@@ -631,17 +651,17 @@ class RedisStore(Store):
         return cast("list[bytes | None]", values)
 
     async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
-        client = self._client or self._connect()
+        client = self._connect()
         px = None if ttl_ms is None else _ttl_ms(ttl_ms)
         await self._call("set", client.set(self.full_key(key), _encode(value), px=px))
 
     async def delete(self, key: str) -> bool:
-        client = self._client or self._connect()
+        client = self._connect()
         deleted: int = await self._call("delete", client.delete(self.full_key(key)))
         return deleted > 0
 
     async def increment(self, key: str, amount: int = 1) -> int:
-        client = self._client or self._connect()
+        client = self._connect()
         value: int = await self._call("increment", client.incrby(self.full_key(key), amount))
         return value
 
@@ -652,7 +672,7 @@ class RedisStore(Store):
         return int(value)
 
     async def expire(self, key: str, ttl_ms: float) -> bool:
-        client = self._client or self._connect()
+        client = self._connect()
         found = await self._call("expire", client.pexpire(self.full_key(key), _ttl_ms(ttl_ms)))
         return bool(found)
 
@@ -661,7 +681,7 @@ class RedisStore(Store):
 
         ``namespace:*`` matches this namespace's keys only: no namespace holds ``:``.
         """
-        client = self._client or self._connect()
+        client = self._connect()
         pattern = _glob_escape(self.namespace) + ":*"
         keys = cast(
             "AsyncGenerator[bytes, None]", client.scan_iter(match=pattern, count=_SCAN_COUNT)
@@ -693,7 +713,7 @@ class RedisStore(Store):
     ) -> AsyncIterator[None]:
         """``SET NX PX`` with a random token; released only by the holder of the token."""
         ttl, blocking, blocking_timeout = resolve_lock_options(ttl, blocking, blocking_timeout)
-        client = self._client or self._connect()
+        client = self._connect()
         key = self.full_key(f"lock:{name}")
         token = secrets.token_hex(16).encode()
         px = None if ttl is None else _ttl_ms(ttl * 1000)
@@ -725,11 +745,15 @@ class RedisStore(Store):
         await super().initialize()
 
     async def close(self) -> None:
-        """Close the client if the store made it (from a URL or the factory)."""
+        """Close the client if the store made it (from a URL or the factory).
+
+        A client of another event loop is only dropped: it cannot be closed without its
+        loop (see ``_connect``).
+        """
         client = self._client
         if self._owns_client:
             self._client = None
         await super().close()
-        if self._owns_client and client is not None:
+        if self._owns_client and client is not None and self._loop is get_running_loop():
             with self._translated("close"):
                 await client.aclose()

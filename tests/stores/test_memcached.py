@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import random
 import re
 import shutil
@@ -18,6 +19,7 @@ import socket
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import pytest
@@ -671,6 +673,27 @@ def test_deadlines_hold_when_the_store_moves_to_another_event_loop(silent_port: 
     asyncio.run(cancelled_call())  # leaves the deadline timer set on a loop now closed
     assert timeout * 0.9 <= asyncio.run(timed_out_call()) < timeout + 0.2
     asyncio.run(store.close())
+
+
+def test_a_store_used_on_a_new_event_loop_connects_afresh(memcached_url: str) -> None:
+    store = MemcachedStore(memcached_url, namespace=fresh_namespace(), pool_size=2)
+    store.clock = FakeClock()
+
+    async def hits() -> list[float]:
+        # More hits than connections: some wait for one from the pool, on this loop.
+        decisions = await asyncio.gather(
+            *(store.run(token_bucket, [f"k{i}"], (10, HOUR_MS, 1)) for i in range(5))
+        )
+        return [decision.remaining for decision in decisions]
+
+    with warnings.catch_warnings():
+        # Never closed, the connections of each finished loop are left to the collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        # The second loop's first call wrote its request on the connection the first loop
+        # had left, then failed reading the reply: RuntimeError.
+        assert [asyncio.run(hits()) for _ in range(3)] == [[9.0] * 5, [8.0] * 5, [7.0] * 5]
+        asyncio.run(store.close())
+        gc.collect()
 
 
 @pytest.mark.asyncio

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import random
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
@@ -701,6 +703,32 @@ async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
         assert store.client is made[0]
     assert store.client is None
     await client.aclose()
+
+
+@pytest.mark.parametrize("given", ["url", "factory"])
+def test_a_store_used_on_a_new_event_loop_connects_afresh(redis_url: str, given: str) -> None:
+    if given == "url":
+        store = RedisStore(redis_url, namespace=fresh_namespace(), max_connections=2)
+    else:
+        store = RedisStore(lambda: Redis.from_url(redis_url), namespace=fresh_namespace())
+    store.clock = FakeClock()
+
+    async def hits() -> list[float]:
+        # More hits than connections: some wait for a slot, on this loop.
+        decisions = await asyncio.gather(
+            *(store.run(token_bucket, [f"k{i}"], (10, HOUR_MS, 1)) for i in range(5))
+        )
+        return [decision.remaining for decision in decisions]
+
+    with warnings.catch_warnings():
+        # Never closed, the connections of each finished loop are left to the collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        # The second loop's first call wrote its request on a connection of the first
+        # (the server ran it) and failed reading the reply: RuntimeError.
+        assert [asyncio.run(hits()) for _ in range(3)] == [[9.0] * 5, [8.0] * 5, [7.0] * 5]
+        asyncio.run(store.reset())
+        asyncio.run(store.close())
+        gc.collect()
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,17 @@ a header) and SHA-1 collisions can be manufactured.
 ``reset()``: Memcached cannot list keys. With ``track_keys=True`` every key the store
 creates is appended (``append`` is atomic) to one of 64 index items, which ``reset()``
 reads and deletes; the index lives in Memcached, so it can be evicted like anything else.
+Only a write that may create its key lists it (one of a key found missing, or a plain
+``set``): a key a plan read with a CAS token was listed when it was created. A key
+created again after it expired is appended again, so each process compacts an
+index item (``_compact``: repeated entries and keys gone are dropped) once it has
+appended ``index_compact_after`` entries to it, or as many as the item kept at its last
+compaction if more: a compaction costs a read of the item and a check of each key it
+lists, so this costs a constant amount per key created. It runs in a task of its own,
+never in a hit's time. An item that cannot take one more entry (Memcached's item size,
+``-I``, 1 MB by default: about 20,000 keys per item, 1.3 million in all) is compacted
+too, and the key goes unlisted meanwhile, as if its entry had been evicted: the index
+never fails a hit.
 """
 
 from __future__ import annotations
@@ -100,6 +111,7 @@ _READABLE_PREFIX = 180  # + '#' + 64 hex digits stays under 250 bytes
 _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timestamps
 _MAX_TIMESTAMP_S = 2**31 - 1  # the latest a (signed 32-bit) exptime can name: see above
 _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
+_COMPACTION_TRIES = 3  # CAS attempts of a compaction that keys appended meanwhile defeat
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
 _KNOWN_KEPT = 1024  # keys whose last written state a store remembers (see _Known)
@@ -309,6 +321,17 @@ async def _meta_item(reader: asyncio.StreamReader) -> tuple[bytes, int, int] | N
     data = await reader.readexactly(int(parts[1]) + 2)
     flags = {part[:1]: int(part[1:]) for part in parts[2:]}
     return data[:-2], flags[b"c"], flags[b"t"]
+
+
+async def _keys_found(reader: asyncio.StreamReader) -> set[bytes]:
+    """The replies to quiet key checks (``mg <key> k q``) closed by a no-op (``mn``):
+    the keys found (quiet mode drops the misses)."""
+    found: set[bytes] = set()
+    while (line := await _line(reader)) != b"MN":
+        if not line.startswith(b"HD k"):
+            raise _ReplyError(line)
+        found.add(line[4:])
+    return found
 
 
 async def _until_no_op(reader: asyncio.StreamReader) -> None:
@@ -631,6 +654,8 @@ class MemcachedStore(Store):
             ``StoreConnectionError``, so a dead server never hangs a request.
         track_keys: record every key the store creates in an index kept in Memcached
             (one more round trip per key created), so that ``reset()`` can delete them.
+            The index is compacted as it goes (see the module's documentation); a key
+            it has no room for goes unlisted rather than fail its hit.
         max_retries: how many times a plan that lost a race runs again before
             ``StoreError``.
 
@@ -655,6 +680,9 @@ class MemcachedStore(Store):
     #: Races a single-key plan may lose before it retries under the server lock
     #: (0: always lock; a large number: never); see the measurements above.
     lock_after_lost_races: ClassVar[int] = 1
+    #: Entries this process appends to one index item (``track_keys``) before it compacts
+    #: the item, at the least: as many as the item kept at its last compaction if more.
+    index_compact_after: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -700,6 +728,11 @@ class MemcachedStore(Store):
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
+        # Per index item: entries this process appended since it last compacted the item,
+        # the entries that compaction kept, and the compaction running (see _compact).
+        self._index_appended = [0] * _INDEX_SHARDS
+        self._index_kept = [0] * _INDEX_SHARDS
+        self._compacting: dict[int, asyncio.Task[None]] = {}
 
     def __repr__(self) -> str:
         return f"<MemcachedStore {self._wire.address} namespace={self.namespace!r}>"
@@ -979,7 +1012,8 @@ class MemcachedStore(Store):
             mode = b" C%d" % cas
         request = b"ms %s %d c T%d%s\r\n%s\r\n" % (key, len(data), exptime, mode, data)
         stored = await self._wire.send(request, _stored, newest)
-        if stored is not None and self._track_keys and (force or cas is None):
+        # A key read with a token (cas) existed: it was listed when it was created.
+        if stored is not None and self._track_keys and cas is None:
             epoch = self._wire.epoch
             await self._register(key)
             self._wire.epoch = epoch  # the write's connection, which _Known relies on
@@ -1178,18 +1212,80 @@ class MemcachedStore(Store):
     # --- reset ------------------------------------------------------------------------------
 
     async def _register(self, key: bytes) -> None:
-        """Add a key the store created to the index ``reset()`` reads."""
-        shard = self._index_keys[zlib.crc32(key) % _INDEX_SHARDS]
+        """Add a key the store created to the index ``reset()`` reads.
+
+        Never fails the write that created the key (it has landed): an index item that
+        takes no more entries is compacted, and the key goes unlisted meanwhile.
+        """
+        number = zlib.crc32(key) % _INDEX_SHARDS
+        shard = self._index_keys[number]
         entry = key + b" "
-        for _ in range(3):
-            for verb in (b"append", b"add"):  # append needs the item; add makes it
-                request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
-                reply = await self._wire.send(request, _line)
+        # append needs the item, add makes it: both refuse a full item (NOT_STORED, or a
+        # SERVER_ERROR when memory is short); append again, as add loses to another's.
+        for verb in (b"append", b"add", b"append"):
+            request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
+            reply = await self._wire.send(request, _line)
+            if reply == b"STORED":
+                self._index_appended[number] += 1
+                if self._index_appended[number] >= max(
+                    self.index_compact_after, self._index_kept[number]
+                ):
+                    self._compact_later(number)
+                return
+            if reply.startswith(b"SERVER_ERROR"):
+                break
+            if reply != b"NOT_STORED":
+                raise _ReplyError(reply)
+        self._compact_later(number)
+
+    def _compact_later(self, number: int) -> None:
+        """Compact index item ``number`` in a task of its own: no hit waits for it."""
+        loop = asyncio.get_running_loop()
+        running = self._compacting.get(number)
+        if running is not None and not running.done() and running.get_loop() is loop:
+            return
+        self._index_appended[number] = 0
+        self._compacting[number] = loop.create_task(self._compact(number))
+
+    async def _compact(self, number: int) -> None:
+        """Rewrite index item ``number`` without repeated entries or keys that are gone.
+
+        ``append`` only adds at the end: entries appended while this runs are the bytes
+        past those it read, kept as they are. The item is written back with a CAS, so a
+        ``reset()`` or another process's compaction meanwhile wins. A failure leaves the
+        item as it was, for the next compaction.
+        """
+        shard = self._index_keys[number]
+        get = b"gets %s\r\n" % shard
+        try:
+            found = (await self._wire.call(get, _items)).get(shard)
+            if found is None:
+                return
+            listed, cas = found
+            keys = list(dict.fromkeys(listed.split()))
+            if keys:
+                checks = b"".join(b"mg %s k q\r\n" % key for key in keys)
+                live = await self._wire.call(checks + b"mn\r\n", _keys_found)
+            else:
+                live = set()
+            kept = [key for key in keys if key in live]
+            compacted = b"".join(key + b" " for key in kept)
+            now = listed
+            for _ in range(_COMPACTION_TRIES):
+                data = compacted + now[len(listed) :]
+                request = b"cas %s 0 0 %d %d\r\n%s\r\n" % (shard, len(data), cas, data)
+                reply = await self._wire.call(request, _line)
                 if reply == b"STORED":
+                    self._index_kept[number] = len(kept)
                     return
-                if reply != b"NOT_STORED":
-                    raise _ReplyError(reply)
-        raise StoreError("cannot update the key index", store=self.kind, operation="track_keys")
+                if reply != b"EXISTS":  # NOT_FOUND: reset() deleted it meanwhile
+                    return
+                found = (await self._wire.call(get, _items)).get(shard)
+                if found is None or not found[0].startswith(listed):
+                    return  # deleted, or rewritten by another compaction
+                now, cas = found
+        except _FAILURES:
+            return
 
     async def reset(self) -> None:
         """Delete every key this store created (needs ``track_keys=True``)."""
@@ -1201,6 +1297,8 @@ class MemcachedStore(Store):
                 operation="reset",
             )
         with self._translated("reset"):
+            self._index_appended = [0] * _INDEX_SHARDS
+            self._index_kept = [0] * _INDEX_SHARDS
             request = b"gets " + b" ".join(self._index_keys) + b"\r\n"
             for shard, (listed, cas) in (await self._wire.call(request, _items)).items():
                 keys = set(listed.split())
@@ -1224,6 +1322,17 @@ class MemcachedStore(Store):
         await super().initialize()
 
     async def close(self) -> None:
+        """Close the connections, once the index compactions in flight have finished
+        (each of their calls within ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        compacting = [
+            task
+            for task in self._compacting.values()
+            if task.get_loop() is loop and not task.done()
+        ]
+        self._compacting.clear()
+        if compacting:
+            await asyncio.wait(compacting)
         await self._wire.close()
         self._known.clear()
         await super().close()

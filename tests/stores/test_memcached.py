@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import itertools
 import random
 import re
 import shutil
@@ -20,6 +21,7 @@ import sys
 import time
 import uuid
 import warnings
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import pytest
@@ -1056,6 +1058,107 @@ async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
         assert await neighbour.get("k0") == b"theirs"
         await store.reset()  # nothing left: still fine
         await neighbour.reset()
+
+
+# The key index of track_keys: 64 items of space-separated keys, a key's item chosen by the
+# CRC-32 of its Memcached key.
+INDEX_ITEMS = 64
+
+
+def index_item(store: MemcachedStore, number: int) -> bytes:
+    return memcached_key(f"{store.namespace}#index:{number}")
+
+
+def names_in_one_index_item(store: MemcachedStore, count: int) -> list[str]:
+    """``count`` names (about 50 bytes each) whose keys the index lists in its item 0."""
+    names = (f"user-{index}-{'x' * 40}" for index in itertools.count())
+    in_item_0 = (name for name in names if zlib.crc32(wire_key(store, name)) % INDEX_ITEMS == 0)
+    return list(itertools.islice(in_item_0, count))
+
+
+async def index_entries(url: str, store: MemcachedStore) -> list[bytes]:
+    """Every entry of the store's key index, read behind its back."""
+    items = b" ".join(index_item(store, number) for number in range(INDEX_ITEMS))
+    lines = (await raw(url, b"get %s\r\n" % items, until=b"END\r\n")).split(b"\r\n")
+    # VALUE <key> <flags> <length>, then the item's data, a line of its own; then END.
+    return [entry for data in lines[1:-2:2] for entry in data.split()]
+
+
+class CompactingSoon(MemcachedStore):
+    index_compact_after = 4
+
+
+@pytest.mark.asyncio
+async def test_a_key_is_listed_once_however_often_it_is_written(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    for _ in range(5):
+        await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+        # The second key of a plan was written without a CAS, and listed, on every hit.
+        await store.run(two_keys, ["x", "y"], (10,))
+    keys = [wire_key(store, name) for name in ("k", "{x}:x", "{x}:y")]
+    assert sorted(await index_entries(memcached_url, store)) == sorted(keys)
+
+
+@pytest.mark.asyncio
+async def test_the_key_index_drops_keys_created_again_or_gone(memcached_url: str) -> None:
+    store = CompactingSoon(
+        memcached_url, namespace=fresh_namespace(), track_keys=True, clock=FakeClock()
+    )
+    first, gone, kept = names_in_one_index_item(store, 3)
+    for name in (first, gone, kept):
+        await store.run(fixed_window, [name], (10, HOUR_MS, 1))
+    await store.delete(first)
+    await store.delete(gone)
+    await store.run(fixed_window, [first], (10, HOUR_MS, 1))  # created again: listed again
+    # That was the item's 4th entry: it is compacted meanwhile, and close() waits for it.
+    await store.close()
+    listed = await index_entries(memcached_url, store)
+    assert sorted(listed) == sorted(wire_key(store, name) for name in (first, kept))
+    await store.reset()
+    await store.close()
+
+
+@pytest.fixture
+def small_items_memcached() -> Iterator[servers.LocalServer]:
+    """A private memcached whose items hold 1 KB at most (``-I 1k``): an index item is full
+    after about 20 entries."""
+    _require_memcached()
+    options = ["-I", "1k", "-o", "slab_chunk_max=1024"]
+    kind = dataclasses.replace(
+        servers.MEMCACHED, argv=lambda port: [*servers.MEMCACHED.argv(port), *options]
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = servers.LocalServer(kind, port)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_full_key_index_never_fails_a_hit_and_is_compacted(
+    small_items_memcached: servers.LocalServer,
+) -> None:
+    url = small_items_memcached.url
+    store = MemcachedStore(url, namespace="ns", track_keys=True, clock=FakeClock())
+    names = names_in_one_index_item(store, 62)
+    for name in names[:60]:  # 3 KB of entries for one 1 KB item
+        # Once the item was full: StoreError "cannot update the key index".
+        assert (await store.run(fixed_window, [name], (10, HOUR_MS, 1))).remaining == 9
+    await store.close()  # once the compactions started meanwhile have finished
+    listed = await index_entries(url, store)
+    assert 10 < len(listed) < 30 and set(listed) <= {wire_key(store, name) for name in names}
+    for name in names[:60]:
+        await store.delete(name)
+    # The item is full of keys that are gone: this key's entry does not fit (the key goes
+    # unlisted), the item is compacted, and the next key is listed.
+    await store.run(fixed_window, [names[60]], (10, HOUR_MS, 1))
+    await store.close()
+    await store.run(fixed_window, [names[61]], (10, HOUR_MS, 1))
+    assert await index_entries(url, store) == [wire_key(store, names[61])]
+    await store.close()
 
 
 # --- configuration and life cycle -----------------------------------------------------------

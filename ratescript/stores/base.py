@@ -16,6 +16,7 @@ import abc
 import asyncio
 import contextlib
 import contextvars
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -87,6 +88,17 @@ def _check_namespace(namespace: str) -> str:
             "another's keys); use '-', '_' or '.' instead"
         )
     return namespace
+
+
+def check_ttl_ms(ttl_ms: float) -> float:
+    """``ttl_ms`` if it is a TTL at all: every store refuses NaN and infinities alike.
+
+    Each store rounds a TTL its own way (Memcached to whole seconds, at least one), and
+    a NaN slipped through where the rounding took the larger of it and one.
+    """
+    if not math.isfinite(ttl_ms):
+        raise ValueError(f"ttl_ms must be a finite number of milliseconds, got {ttl_ms!r}")
+    return ttl_ms
 
 
 #: The store of the innermost ``async with store(app):`` block of this task.

@@ -90,7 +90,7 @@ from ratescript.scriptdsl.codec import KeyCodec, write_log
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
-from ratescript.stores.base import Clock, Store, Value, hash_tag
+from ratescript.stores.base import Clock, Store, Value, check_ttl_ms, hash_tag
 from ratescript.stores.grouping import Groups, Outcome, decided
 
 if TYPE_CHECKING:
@@ -1102,7 +1102,7 @@ class MemcachedStore(Store):
 
     async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
         data = _as_bytes(value)
-        ttl = None if ttl_ms is None else max(1.0, ttl_ms)
+        ttl = None if ttl_ms is None else max(1.0, check_ttl_ms(ttl_ms))
         with self._translated("set"):
             exptime = memcached_exptime(ttl, time.time())
             await self._wire.within(self._store(self._key(key), data, exptime, None, force=True))
@@ -1119,7 +1119,7 @@ class MemcachedStore(Store):
         return await self._increment(key, -amount, None, "decrement")
 
     async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
-        return await self._increment(key, amount, ttl_ms, "increment_with_ttl")
+        return await self._increment(key, amount, check_ttl_ms(ttl_ms), "increment_with_ttl")
 
     async def _increment(self, key: str, amount: int, ttl_ms: float | None, operation: str) -> int:
         """``incr`` when it can, else a CAS loop.
@@ -1181,7 +1181,7 @@ class MemcachedStore(Store):
         return None if stored is None else total
 
     async def expire(self, key: str, ttl_ms: float) -> bool:
-        exptime = memcached_exptime(max(1.0, ttl_ms), time.time())
+        exptime = memcached_exptime(max(1.0, check_ttl_ms(ttl_ms)), time.time())
         with self._translated("expire"):
             reply = await self._wire.call(b"touch %s %d\r\n" % (self._key(key), exptime), _line)
             return _either(reply, b"TOUCHED", b"NOT_FOUND")

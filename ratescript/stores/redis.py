@@ -72,7 +72,7 @@ from ratescript.exceptions import (
     StoreError,
 )
 from ratescript.scriptdsl.script import LUA_SCRIPT_ERROR, Script
-from ratescript.stores.base import Clock, Store, Value
+from ratescript.stores.base import Clock, Store, Value, check_ttl_ms
 from ratescript.stores.grouping import Groups, Outcome
 
 if TYPE_CHECKING:
@@ -341,7 +341,7 @@ def _encode(value: Value) -> bytes:
 
 
 def _ttl_ms(ttl_ms: float) -> int:
-    return max(1, math.ceil(ttl_ms))
+    return max(1, math.ceil(check_ttl_ms(ttl_ms)))
 
 
 def _glob_escape(text: str) -> str:

@@ -50,6 +50,7 @@ from ratescript.stores.memory import InMemoryStore
 
 from .concurrency import run_contended
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
+from .plain import check_a_ttl_must_be_a_finite_number
 
 pytestmark = pytest.mark.memcached
 
@@ -951,6 +952,11 @@ async def test_plain_operations(store: MemcachedStore, memcached_url: str) -> No
         await store.increment("word")
     with pytest.raises(StoreError, match=r"^memcached decrement: value at '.*:word' is not an int"):
         await store.decrement("word")
+
+
+@pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: MemcachedStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
 
 
 @pytest.mark.asyncio

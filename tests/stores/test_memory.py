@@ -24,6 +24,8 @@ from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import TokenBucketStrategy
 
+from .plain import check_a_ttl_must_be_a_finite_number
+
 
 class FakeClock:
     def __init__(self, now: float = 1_700_000_000_000.0) -> None:
@@ -223,6 +225,11 @@ async def test_plain_operations(store: InMemoryStore, clock: FakeClock) -> None:
         await store.increment("x")
     await store.reset()
     assert await store.get("n") is None
+
+
+@pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: InMemoryStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
 
 
 @pytest.mark.asyncio

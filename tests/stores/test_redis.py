@@ -47,6 +47,7 @@ from ratescript.stores.redis import RedisStore
 
 from .concurrency import run_contended
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
+from .plain import check_a_ttl_must_be_a_finite_number
 
 pytestmark = pytest.mark.redis
 
@@ -576,6 +577,11 @@ async def test_plain_operations(store: RedisStore, raw: Redis) -> None:
     assert await store.expire("n", 20_000) is True
     assert 19_000 < await raw.pttl(store.full_key("n")) <= 20_000
     assert await store.expire("missing", 20_000) is False
+
+
+@pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: RedisStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
 
 
 @pytest.mark.asyncio

@@ -20,6 +20,7 @@ from ratescript.exceptions import (
 )
 from ratescript.rates import Rate
 from ratescript.scriptdsl.script import Script
+from ratescript.stores import store_from_url
 from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import TokenBucketStrategy
@@ -256,6 +257,15 @@ async def test_namespace_prefixes_every_key_and_is_validated(clock: FakeClock) -
     for overlapping in ("a:b", "a#index"):
         with pytest.raises(ConfigurationError, match="cannot contain ':' or '#'"):
             InMemoryStore(namespace=overlapping)
+
+
+def test_a_memory_url_takes_nothing_after_its_scheme() -> None:
+    store = store_from_url("memory://", namespace="app")
+    assert isinstance(store, InMemoryStore) and store.namespace == "app"
+    # The rest of the URL was ignored: a store of namespace "ratescript".
+    for url in ("memory://x?namespace=y", "memory://localhost", "memory:///"):
+        with pytest.raises(ConfigurationError, match="'memory://' takes nothing after it"):
+            store_from_url(url)
 
 
 @pytest.mark.asyncio

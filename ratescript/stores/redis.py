@@ -96,8 +96,9 @@ _UNREACHABLE = (
     ClusterDownError,
     SlotNotCoveredError,
 )
-# Every error of redis-py that the store translates (see ``_translation``).
-_TRANSLATED = (*_UNREACHABLE, RedisError, RedisClusterException)
+# Every error of redis-py that the store translates (see ``_translation``); a key a given
+# client cannot encode too.
+_TRANSLATED = (*_UNREACHABLE, RedisError, RedisClusterException, UnicodeEncodeError)
 _MAX_CONNECTIONS = 100
 # The pool itself never refuses a connection: the store's own slots bound them.
 _POOL_UNBOUNDED = 2**31 - 1
@@ -424,6 +425,10 @@ class RedisStore(Store):
                 # One immediate retry replaces a pooled connection a restart has broken;
                 # the deadline bounds the whole call anyway.
                 "retry": Retry(NoBackoff(), 1),
+                # A key is any str, as on the other stores: one with a lone surrogate
+                # (which UTF-8 cannot encode strictly) too, stored as its surrogatepass
+                # bytes, which no other str encodes to. Replies are not decoded.
+                "encoding_errors": "surrogatepass",
                 **_driver_options(),
                 **client_options,
             }
@@ -517,6 +522,14 @@ class RedisStore(Store):
             reason = str(exc) or f"no reply within {self._timeout:g} s"
             return StoreConnectionError(
                 f"cannot reach {self._where}: {reason}", store=self.kind, operation=operation
+            )
+        if isinstance(exc, UnicodeEncodeError):
+            return StoreError(
+                f"a key the Redis client cannot encode ({exc}); the clients RedisStore "
+                "builds take any str, as the other stores do: give a client built with "
+                "encoding_errors='surrogatepass' to do the same",
+                store=self.kind,
+                operation=operation,
             )
         message = str(exc)
         if (

@@ -852,6 +852,7 @@ def test_keys_are_kept_readable_and_hashed_forms_cannot_be_forged() -> None:
 @pytest.mark.asyncio
 async def test_long_and_unsafe_keys_work_and_do_not_collide(store: MemcachedStore) -> None:
     names = ["a b", "a_b", "tab\there", "new\nline", "ünïcödé", "x" * 300, "x" * 301, "#", ""]
+    names += ["\ud800", "\U0001f600", "\ud83d\ude00"]  # a lone surrogate; one pair, two halves
     names.append(memcached_key(store.full_key("a b")).decode().removeprefix(store.namespace + ":"))
     for count, name in enumerate(names, start=1):
         for _ in range(count):

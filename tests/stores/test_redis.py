@@ -585,6 +585,26 @@ async def test_a_ttl_must_be_a_finite_number(store: RedisStore) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_key_may_be_any_text_as_on_the_other_stores(
+    store: RedisStore, redis_url: str
+) -> None:
+    # A lone surrogate, which UTF-8 cannot encode strictly: a bare UnicodeEncodeError.
+    names = ["\ud800", "a\udfff", "\U0001f600", "\ud83d\ude00"]
+    for count, name in enumerate(names, start=1):
+        for _ in range(count):
+            await store.run(fixed_window, [name], (10, HOUR_MS, 1))
+        await store.set(f"plain:{name}", name.encode("utf-8", "surrogatepass"))
+    for count, name in enumerate(names, start=1):  # each its own key
+        assert (await store.run(fixed_window, [name], (10, HOUR_MS, 1))).remaining == 9 - count
+        assert await store.get(f"plain:{name}") == name.encode("utf-8", "surrogatepass")
+    client = Redis.from_url(redis_url)  # encodes strictly
+    async with RedisStore(client, namespace=store.namespace) as given:
+        with pytest.raises(StoreError, match="encoding_errors='surrogatepass'"):
+            await given.run(fixed_window, ["\ud800"], (10, HOUR_MS, 1))
+    await client.aclose()
+
+
+@pytest.mark.asyncio
 async def test_lock_is_exclusive(store: RedisStore, redis_url: str) -> None:
     inside = 0
     most_inside = 0

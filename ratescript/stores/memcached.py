@@ -57,8 +57,8 @@ compaction if more: a compaction costs a read of the item and a check of each ke
 lists, so this costs a constant amount per key created. It runs in a task of its own,
 never in a hit's time. An item that cannot take one more entry (Memcached's item size,
 ``-I``, 1 MB by default: about 20,000 keys per item, 1.3 million in all) is compacted
-too, and the key goes unlisted meanwhile, as if its entry had been evicted: the index
-never fails a hit.
+at once (then, if every key it lists is live, only after ``index_compact_after`` more),
+and the key goes unlisted, as if its entry had been evicted: the index never fails a hit.
 """
 
 from __future__ import annotations
@@ -728,10 +728,12 @@ class MemcachedStore(Store):
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
-        # Per index item: entries this process appended since it last compacted the item,
-        # the entries that compaction kept, and the compaction running (see _compact).
+        # Per index item: keys this process listed (or failed to) since it last compacted
+        # the item, the entries that compaction kept, whether it dropped none, and the
+        # compaction running (see _register and _compact).
         self._index_appended = [0] * _INDEX_SHARDS
         self._index_kept = [0] * _INDEX_SHARDS
+        self._index_stuck = [False] * _INDEX_SHARDS
         self._compacting: dict[int, asyncio.Task[None]] = {}
 
     def __repr__(self) -> str:
@@ -1220,23 +1222,31 @@ class MemcachedStore(Store):
         number = zlib.crc32(key) % _INDEX_SHARDS
         shard = self._index_keys[number]
         entry = key + b" "
+        full = True
         # append needs the item, add makes it: both refuse a full item (NOT_STORED, or a
         # SERVER_ERROR when memory is short); append again, as add loses to another's.
         for verb in (b"append", b"add", b"append"):
             request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
             reply = await self._wire.send(request, _line)
             if reply == b"STORED":
-                self._index_appended[number] += 1
-                if self._index_appended[number] >= max(
-                    self.index_compact_after, self._index_kept[number]
-                ):
-                    self._compact_later(number)
-                return
+                full = False
+                break
             if reply.startswith(b"SERVER_ERROR"):
                 break
             if reply != b"NOT_STORED":
                 raise _ReplyError(reply)
-        self._compact_later(number)
+        # Compacted once this process has listed as many keys in the item as its last
+        # compaction here kept (index_compact_after at least): a constant cost per key.
+        # A full item at once; if that compaction dropped nothing (every key live), again
+        # only after index_compact_after more keys, rather than for every key.
+        self._index_appended[number] += 1
+        appended = self._index_appended[number]
+        if full:
+            due = not self._index_stuck[number] or appended >= self.index_compact_after
+        else:
+            due = appended >= max(self.index_compact_after, self._index_kept[number])
+        if due:
+            self._compact_later(number)
 
     def _compact_later(self, number: int) -> None:
         """Compact index item ``number`` in a task of its own: no hit waits for it."""
@@ -1277,6 +1287,7 @@ class MemcachedStore(Store):
                 reply = await self._wire.call(request, _line)
                 if reply == b"STORED":
                     self._index_kept[number] = len(kept)
+                    self._index_stuck[number] = len(compacted) == len(listed)
                     return
                 if reply != b"EXISTS":  # NOT_FOUND: reset() deleted it meanwhile
                     return
@@ -1299,6 +1310,7 @@ class MemcachedStore(Store):
         with self._translated("reset"):
             self._index_appended = [0] * _INDEX_SHARDS
             self._index_kept = [0] * _INDEX_SHARDS
+            self._index_stuck = [False] * _INDEX_SHARDS
             request = b"gets " + b" ".join(self._index_keys) + b"\r\n"
             for shard, (listed, cas) in (await self._wire.call(request, _items)).items():
                 keys = set(listed.split())

@@ -45,13 +45,18 @@ def __getattr__(name: str) -> Any:
 
 def store_from_url(url: str, **options: Any) -> Store:
     """A store for ``url``: ``memory://``, ``redis://host:6379/0``, ``memcached://host:11211``."""
-    scheme, sep, _rest = url.partition("://")
+    scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigurationError(
             f"store URL {url!r} has no scheme; expected e.g. 'redis://localhost:6379/0', "
             "'memcached://localhost:11211' or 'memory://'"
         )
     if scheme == "memory":
+        if rest:  # "memory://x?namespace=y" would be a store whose namespace is not y
+            raise ConfigurationError(
+                f"store URL {url!r}: 'memory://' takes nothing after it; pass options as "
+                "keywords, e.g. store_from_url('memory://', namespace='app')"
+            )
         return InMemoryStore(**options)
     if scheme not in _SCHEMES:
         raise ConfigurationError(

@@ -17,6 +17,7 @@ import abc
 import asyncio
 import contextlib
 import contextvars
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -60,7 +61,27 @@ def _check_namespace(namespace: str) -> str:
             f"a store namespace cannot contain braces or whitespace, got {namespace!r} "
             "(braces would change Redis Cluster hash slots)"
         )
+    if any(c in namespace for c in ":#"):
+        # ':' ends the namespace in every stored name, and Memcached names its own items
+        # `namespace#...`: namespace "app" with key "eu:x" would be namespace "app:eu"
+        # with key "x", and Redis reset() of "app" (SCAN "app:*") would empty "app:eu".
+        raise ConfigurationError(
+            f"a store namespace cannot contain ':' or '#', got {namespace!r} "
+            "(they separate a namespace from its keys, so one namespace could name "
+            "another's keys); use '-', '_' or '.' instead"
+        )
     return namespace
+
+
+def check_ttl_ms(ttl_ms: float) -> float:
+    """``ttl_ms`` if it is a TTL at all: every store refuses NaN and infinities alike.
+
+    Each store rounds a TTL its own way (Memcached to whole seconds, at least one), and
+    a NaN slipped through where the rounding took the larger of it and one.
+    """
+    if not math.isfinite(ttl_ms):
+        raise ValueError(f"ttl_ms must be a finite number of milliseconds, got {ttl_ms!r}")
+    return ttl_ms
 
 
 #: The store of the innermost ``async with store(app):`` block of this task.
@@ -86,7 +107,9 @@ class Store(abc.ABC):
 
     Args:
         namespace: prefix of every key this store touches, so several apps (or
-            tests) can share a server; ``reset()`` clears only this namespace.
+            tests) can share a server; ``reset()`` clears only this namespace. It may
+            not hold ``:`` or ``#`` (which separate it from its keys), braces or
+            whitespace.
         clock: milliseconds since the epoch; defaults to the wall clock. Inject a
             fake clock in tests: decisions follow it on every store.
         on_error: the failure policy of throttles on this store that set none

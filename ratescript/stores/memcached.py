@@ -38,7 +38,11 @@ TTLs: Memcached counts whole seconds and its clock ticks once a second, so an it
 given N seconds lives between N-1 and N seconds (1 s lived 0.43-0.63 s when measured).
 A TTL of ``t`` ms is therefore sent as ``ceil(t / 1000) + 1`` seconds: never shorter
 than asked, since an early expiry would reset a limit early. 0 means "never", and
-values above 30 days are read as UNIX timestamps, so longer TTLs are sent as one.
+values above 30 days are read as UNIX timestamps, so longer TTLs are sent as one. A
+timestamp is a signed 32-bit number to memcached (1.6.18, measured: 2**31 and above
+read as negative, the item gone at once; 2**32 and above wrap round), so a TTL ending
+after 2038-01-19 03:14:07 UTC (2**31 - 1) ends then instead, and past that second
+(when no timestamp is left to name) never.
 
 Keys: at most 250 bytes of printable ASCII other than space. A name that is longer,
 holds any other byte, or holds ``#`` is stored as a readable prefix, ``#`` and the
@@ -49,6 +53,17 @@ a header) and SHA-1 collisions can be manufactured.
 ``reset()``: Memcached cannot list keys. With ``track_keys=True`` every key the store
 creates is appended (``append`` is atomic) to one of 64 index items, which ``reset()``
 reads and deletes; the index lives in Memcached, so it can be evicted like anything else.
+Only a write that may create its key lists it (one of a key found missing, or a plain
+``set``): a key a plan read with a CAS token was listed when it was created. A key
+created again after it expired is appended again, so each process compacts an
+index item (``_compact``: repeated entries and keys gone are dropped) once it has
+appended ``index_compact_after`` entries to it, or as many as the item kept at its last
+compaction if more: a compaction costs a read of the item and a check of each key it
+lists, so this costs a constant amount per key created. It runs in a task of its own,
+never in a hit's time. An item that cannot take one more entry (Memcached's item size,
+``-I``, 1 MB by default: about 20,000 keys per item, 1.3 million in all) is compacted
+at once (then, if every key it lists is live, only after ``index_compact_after`` more),
+and the key goes unlisted, as if its entry had been evicted: the index never fails a hit.
 """
 
 from __future__ import annotations
@@ -80,7 +95,7 @@ from ratescript.scriptdsl.codec import KeyCodec, write_log
 from ratescript.scriptdsl.nodes import KeyKind
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
-from ratescript.stores.base import Clock, Store, Value, hash_tag
+from ratescript.stores.base import Clock, Store, Value, check_ttl_ms, hash_tag
 from ratescript.stores.grouping import Groups, Outcome, decided
 
 if TYPE_CHECKING:
@@ -99,7 +114,9 @@ _SAFE_BYTES = bytes([*range(0x21, 0x23), *range(0x24, 0x7F)])  # printable ASCII
 _TO_READABLE = bytes(c if 0x21 <= c <= 0x7E and c != 0x23 else 0x5F for c in range(256))
 _READABLE_PREFIX = 180  # + '#' + 64 hex digits stays under 250 bytes
 _MAX_RELATIVE_S = 2_592_000  # 30 days: larger exptimes are read as UNIX timestamps
+_MAX_TIMESTAMP_S = 2**31 - 1  # the latest a (signed 32-bit) exptime can name: see above
 _INDEX_SHARDS = 64  # an item holds at most 1 MB: ~20,000 keys per index item
+_COMPACTION_TRIES = 3  # CAS attempts of a compaction that keys appended meanwhile defeat
 _BACKOFF_FIRST_S = 0.0005
 _BACKOFF_MAX_S = 0.02
 _KNOWN_KEPT = 1024  # keys whose last written state a store remembers (see _Known)
@@ -120,7 +137,20 @@ def memcached_exptime(ttl_ms: float | None, now_s: float) -> int:
     if ttl_ms is None:
         return 0
     seconds = max(1, math.ceil(ttl_ms / 1000)) + 1  # N seconds live between N-1 and N
-    return seconds if seconds <= _MAX_RELATIVE_S else math.ceil(now_s) + seconds
+    return seconds if seconds <= _MAX_RELATIVE_S else _timestamp(now_s, seconds)
+
+
+def _timestamp(now_s: float, seconds: int) -> int:
+    """The exptime of ``seconds`` from ``now_s`` as a UNIX timestamp memcached can read.
+
+    A later one would read as negative (the item dropped at once, silently) or wrap
+    round, so it is cut to the latest memcached can name, and to "never" once that
+    has passed.
+    """
+    at = math.ceil(now_s) + seconds
+    if at <= _MAX_TIMESTAMP_S:
+        return at
+    return _MAX_TIMESTAMP_S if math.ceil(now_s) < _MAX_TIMESTAMP_S else 0
 
 
 def _exptime_left(ttl_s: int) -> int:
@@ -128,7 +158,7 @@ def _exptime_left(ttl_s: int) -> int:
     if ttl_s < 0:
         return 0
     seconds = max(1, ttl_s)
-    return seconds if seconds <= _MAX_RELATIVE_S else math.ceil(time.time()) + seconds
+    return seconds if seconds <= _MAX_RELATIVE_S else _timestamp(time.time(), seconds)
 
 
 def _as_bytes(value: Value) -> bytes:
@@ -162,7 +192,12 @@ def _parse_url(url: object) -> tuple[str, int]:
             f"malformed Memcached URL {url!r}: expected only a host and a port, "
             f"like {_EXAMPLE_URL!r}"
         )
-    return parts.hostname, port or _DEFAULT_PORT
+    if port == 0:  # not "no port": the default would connect to another server
+        raise ConfigurationError(
+            f"Memcached URL {url!r} names port 0; give the server's port, or none for "
+            f"{_DEFAULT_PORT}, like {_EXAMPLE_URL!r}"
+        )
+    return parts.hostname, _DEFAULT_PORT if port is None else port
 
 
 # --- the wire: the text protocol on aiomcache's connection pool ------------------------------
@@ -301,6 +336,17 @@ async def _meta_item(reader: asyncio.StreamReader) -> tuple[bytes, int, int] | N
     data = await reader.readexactly(int(parts[1]) + 2)
     flags = {part[:1]: int(part[1:]) for part in parts[2:]}
     return data[:-2], flags[b"c"], flags[b"t"]
+
+
+async def _keys_found(reader: asyncio.StreamReader) -> set[bytes]:
+    """The replies to quiet key checks (``mg <key> k q``) closed by a no-op (``mn``):
+    the keys found (quiet mode drops the misses)."""
+    found: set[bytes] = set()
+    while (line := await _line(reader)) != b"MN":
+        if not line.startswith(b"HD k"):
+            raise _ReplyError(line)
+        found.add(line[4:])
+    return found
 
 
 async def _until_no_op(reader: asyncio.StreamReader) -> None:
@@ -489,7 +535,21 @@ class _Wire:
             self._loop = loop
             self._due = {task: due for task, due in self._due.items() if task.get_loop() is loop}
             self._expired.clear()
+            self._drop_connections()
         self._timer = loop.call_at(when, self._expire)
+
+    def _drop_connections(self) -> None:
+        """Forget the pool and the kept connection, which belong to another event loop.
+
+        On a new loop a call would write its request on a connection of the old one and
+        then fail reading the reply (a bare ``RuntimeError``), and closing it fails too:
+        its loop is gone (``asyncio.run`` closes it). So they are dropped, not closed; the
+        garbage collector reclaims their sockets, with a ``ResourceWarning`` (``close()``
+        the store before its loop ends to avoid that). Connections opened afterwards
+        start new epochs, so no CAS token learned on the old ones is trusted blindly.
+        """
+        self._pool = None
+        self._kept = None
 
     def _expire(self) -> None:
         """The shared timer: cancel every call past its deadline, re-arm for the next."""
@@ -586,6 +646,8 @@ class _Wire:
             pool.release(conn)
 
     async def close(self) -> None:
+        if self._loop is not asyncio.get_running_loop():  # see _drop_connections
+            self._drop_connections()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -604,7 +666,7 @@ class MemcachedStore(Store):
     """Scripts and plain operations on one Memcached server (1.6, for its meta commands).
 
     Args:
-        url: ``memcached://host:port`` (the port defaults to 11211).
+        url: ``memcached://host:port`` (11211 when no port is given).
         namespace: prefix of every key.
         pool_size: most connections open at once.
         clock: milliseconds since the epoch; defaults to the wall clock.
@@ -613,6 +675,8 @@ class MemcachedStore(Store):
             ``StoreConnectionError``, so a dead server never hangs a request.
         track_keys: record every key the store creates in an index kept in Memcached
             (one more round trip per key created), so that ``reset()`` can delete them.
+            The index is compacted as it goes (see the module's documentation); a key
+            it has no room for goes unlisted rather than fail its hit.
         max_retries: how many times a plan that lost a race runs again before
             ``StoreError``.
 
@@ -637,6 +701,9 @@ class MemcachedStore(Store):
     #: Races a single-key plan may lose before it retries under the server lock
     #: (0: always lock; a large number: never); see the measurements above.
     lock_after_lost_races: ClassVar[int] = 1
+    #: Entries this process appends to one index item (``track_keys``) before it compacts
+    #: the item, at the least: as many as the item kept at its last compaction if more.
+    index_compact_after: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -683,6 +750,13 @@ class MemcachedStore(Store):
         self._index_keys = [
             memcached_key(f"{namespace}#index:{shard}") for shard in range(_INDEX_SHARDS)
         ]
+        # Per index item: keys this process listed (or failed to) since it last compacted
+        # the item, the entries that compaction kept, whether it dropped none, and the
+        # compaction running (see _register and _compact).
+        self._index_appended = [0] * _INDEX_SHARDS
+        self._index_kept = [0] * _INDEX_SHARDS
+        self._index_stuck = [False] * _INDEX_SHARDS
+        self._compacting: dict[int, asyncio.Task[None]] = {}
 
     def __repr__(self) -> str:
         return f"<MemcachedStore {self._wire.address} namespace={self.namespace!r}>"
@@ -1004,7 +1078,8 @@ class MemcachedStore(Store):
             mode = b" C%d" % cas
         request = b"ms %s %d c T%d%s\r\n%s\r\n" % (key, len(data), exptime, mode, data)
         stored = await self._wire.send(request, _stored, newest)
-        if stored is not None and self._track_keys and (force or cas is None):
+        # A key read with a token (cas) existed: it was listed when it was created.
+        if stored is not None and self._track_keys and cas is None:
             epoch = self._wire.epoch
             await self._register(key)
             self._wire.epoch = epoch  # the write's connection, which _Known relies on
@@ -1113,7 +1188,7 @@ class MemcachedStore(Store):
 
     async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
         data = _as_bytes(value)
-        ttl = None if ttl_ms is None else max(1.0, ttl_ms)
+        ttl = None if ttl_ms is None else max(1.0, check_ttl_ms(ttl_ms))
         with self._translated("set"):
             exptime = memcached_exptime(ttl, time.time())
             await self._wire.within(self._store(self._key(key), data, exptime, None, force=True))
@@ -1130,7 +1205,7 @@ class MemcachedStore(Store):
         return await self._increment(key, -amount, None, "decrement")
 
     async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
-        return await self._increment(key, amount, ttl_ms, "increment_with_ttl")
+        return await self._increment(key, amount, check_ttl_ms(ttl_ms), "increment_with_ttl")
 
     async def _increment(self, key: str, amount: int, ttl_ms: float | None, operation: str) -> int:
         """``incr`` when it can, else a CAS loop.
@@ -1192,7 +1267,7 @@ class MemcachedStore(Store):
         return None if stored is None else total
 
     async def expire(self, key: str, ttl_ms: float) -> bool:
-        exptime = memcached_exptime(max(1.0, ttl_ms), time.time())
+        exptime = memcached_exptime(max(1.0, check_ttl_ms(ttl_ms)), time.time())
         with self._translated("expire"):
             reply = await self._wire.call(b"touch %s %d\r\n" % (self._key(key), exptime), _line)
             return _either(reply, b"TOUCHED", b"NOT_FOUND")
@@ -1223,18 +1298,89 @@ class MemcachedStore(Store):
     # --- reset ------------------------------------------------------------------------------
 
     async def _register(self, key: bytes) -> None:
-        """Add a key the store created to the index ``reset()`` reads."""
-        shard = self._index_keys[zlib.crc32(key) % _INDEX_SHARDS]
+        """Add a key the store created to the index ``reset()`` reads.
+
+        Never fails the write that created the key (it has landed): an index item that
+        takes no more entries is compacted, and the key goes unlisted meanwhile.
+        """
+        number = zlib.crc32(key) % _INDEX_SHARDS
+        shard = self._index_keys[number]
         entry = key + b" "
-        for _ in range(3):
-            for verb in (b"append", b"add"):  # append needs the item; add makes it
-                request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
-                reply = await self._wire.send(request, _line)
+        full = True
+        # append needs the item, add makes it: both refuse a full item (NOT_STORED, or a
+        # SERVER_ERROR when memory is short); append again, as add loses to another's.
+        for verb in (b"append", b"add", b"append"):
+            request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
+            reply = await self._wire.send(request, _line)
+            if reply == b"STORED":
+                full = False
+                break
+            if reply.startswith(b"SERVER_ERROR"):
+                break
+            if reply != b"NOT_STORED":
+                raise _ReplyError(reply)
+        # Compacted once this process has listed as many keys in the item as its last
+        # compaction here kept (index_compact_after at least): a constant cost per key.
+        # A full item at once; if that compaction dropped nothing (every key live), again
+        # only after index_compact_after more keys, rather than for every key.
+        self._index_appended[number] += 1
+        appended = self._index_appended[number]
+        if full:
+            due = not self._index_stuck[number] or appended >= self.index_compact_after
+        else:
+            due = appended >= max(self.index_compact_after, self._index_kept[number])
+        if due:
+            self._compact_later(number)
+
+    def _compact_later(self, number: int) -> None:
+        """Compact index item ``number`` in a task of its own: no hit waits for it."""
+        loop = asyncio.get_running_loop()
+        running = self._compacting.get(number)
+        if running is not None and not running.done() and running.get_loop() is loop:
+            return
+        self._index_appended[number] = 0
+        self._compacting[number] = loop.create_task(self._compact(number))
+
+    async def _compact(self, number: int) -> None:
+        """Rewrite index item ``number`` without repeated entries or keys that are gone.
+
+        ``append`` only adds at the end: entries appended while this runs are the bytes
+        past those it read, kept as they are. The item is written back with a CAS, so a
+        ``reset()`` or another process's compaction meanwhile wins. A failure leaves the
+        item as it was, for the next compaction.
+        """
+        shard = self._index_keys[number]
+        get = b"gets %s\r\n" % shard
+        try:
+            found = (await self._wire.call(get, _items)).get(shard)
+            if found is None:
+                return
+            listed, cas = found
+            keys = list(dict.fromkeys(listed.split()))
+            if keys:
+                checks = b"".join(b"mg %s k q\r\n" % key for key in keys)
+                live = await self._wire.call(checks + b"mn\r\n", _keys_found)
+            else:
+                live = set()
+            kept = [key for key in keys if key in live]
+            compacted = b"".join(key + b" " for key in kept)
+            now = listed
+            for _ in range(_COMPACTION_TRIES):
+                data = compacted + now[len(listed) :]
+                request = b"cas %s 0 0 %d %d\r\n%s\r\n" % (shard, len(data), cas, data)
+                reply = await self._wire.call(request, _line)
                 if reply == b"STORED":
+                    self._index_kept[number] = len(kept)
+                    self._index_stuck[number] = len(compacted) == len(listed)
                     return
-                if reply != b"NOT_STORED":
-                    raise _ReplyError(reply)
-        raise StoreError("cannot update the key index", store=self.kind, operation="track_keys")
+                if reply != b"EXISTS":  # NOT_FOUND: reset() deleted it meanwhile
+                    return
+                found = (await self._wire.call(get, _items)).get(shard)
+                if found is None or not found[0].startswith(listed):
+                    return  # deleted, or rewritten by another compaction
+                now, cas = found
+        except _FAILURES:
+            return
 
     async def reset(self) -> None:
         """Delete every key this store created (needs ``track_keys=True``)."""
@@ -1246,6 +1392,9 @@ class MemcachedStore(Store):
                 operation="reset",
             )
         with self._translated("reset"):
+            self._index_appended = [0] * _INDEX_SHARDS
+            self._index_kept = [0] * _INDEX_SHARDS
+            self._index_stuck = [False] * _INDEX_SHARDS
             request = b"gets " + b" ".join(self._index_keys) + b"\r\n"
             for shard, (listed, cas) in (await self._wire.call(request, _items)).items():
                 keys = set(listed.split())
@@ -1269,6 +1418,17 @@ class MemcachedStore(Store):
         await super().initialize()
 
     async def close(self) -> None:
+        """Close the connections, once the index compactions in flight have finished
+        (each of their calls within ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        compacting = [
+            task
+            for task in self._compacting.values()
+            if task.get_loop() is loop and not task.done()
+        ]
+        self._compacting.clear()
+        if compacting:
+            await asyncio.wait(compacting)
         await self._wire.close()
         self._known.clear()
         await super().close()

@@ -33,7 +33,7 @@ from ratescript.exceptions import LockTimeoutError, StoreError
 from ratescript.scriptdsl.codec import KeyCodec
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
-from ratescript.stores.base import Clock, Store, Value
+from ratescript.stores.base import Clock, Store, Value, check_ttl_ms
 
 if TYPE_CHECKING:
     from ratescript.asgi.types import OnError, ThrottledHandler
@@ -309,7 +309,7 @@ class InMemoryStore(Store):
         key = self.full_key(key)
         raw = _as_bytes(value)
         now_ms = self._now_ms()
-        expires = None if ttl_ms is None else _gone_at(now_ms, ttl_ms)
+        expires = None if ttl_ms is None else _gone_at(now_ms, check_ttl_ms(ttl_ms))
         with self._lock_for(key):
             self._data[key] = (raw, expires, None)
         self._sweep(now_ms)
@@ -325,7 +325,7 @@ class InMemoryStore(Store):
         return self._increment(self.full_key(key), amount, None)
 
     async def increment_with_ttl(self, key: str, amount: int, ttl_ms: float) -> int:
-        return self._increment(self.full_key(key), amount, ttl_ms)
+        return self._increment(self.full_key(key), amount, check_ttl_ms(ttl_ms))
 
     def _increment(self, key: str, amount: int, ttl_ms: float | None) -> int:
         now_ms = self._now_ms()
@@ -358,7 +358,7 @@ class InMemoryStore(Store):
             entry = self._live(key, now_ms)
             if entry is None:
                 return False
-            self._data[key] = (entry[0], _gone_at(now_ms, ttl_ms), entry[2])
+            self._data[key] = (entry[0], _gone_at(now_ms, check_ttl_ms(ttl_ms)), entry[2])
             return True
 
     async def reset(self) -> None:

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import functools
 import hashlib
+import inspect
 import math
 import re
 import secrets
 import sys
+from asyncio import get_running_loop
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -43,11 +46,11 @@ from collections.abc import (
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
@@ -71,7 +74,7 @@ from ratescript.exceptions import (
     StoreError,
 )
 from ratescript.scriptdsl.script import LUA_SCRIPT_ERROR, Script
-from ratescript.stores.base import Clock, Store, Value
+from ratescript.stores.base import Clock, Store, Value, check_ttl_ms
 from ratescript.stores.grouping import Groups, Outcome
 
 if TYPE_CHECKING:
@@ -95,8 +98,9 @@ _UNREACHABLE = (
     ClusterDownError,
     SlotNotCoveredError,
 )
-# Every error of redis-py that the store translates (see ``_translation``).
-_TRANSLATED = (*_UNREACHABLE, RedisError, RedisClusterException)
+# Every error of redis-py that the store translates (see ``_translation``); a key a given
+# client cannot encode too.
+_TRANSLATED = (*_UNREACHABLE, RedisError, RedisClusterException, UnicodeEncodeError)
 _MAX_CONNECTIONS = 100
 # The pool itself never refuses a connection: the store's own slots bound them.
 _POOL_UNBOUNDED = 2**31 - 1
@@ -222,13 +226,19 @@ def _redacted(url: str) -> str:
         return "<unparsable URL>"
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> dict[str, Any]:
+    """redis-py's reading of ``url``: host, port, database, credentials and the query's
+    options; ``ConfigurationError`` when it is malformed."""
     problem = ""
+    options: dict[str, Any] = {}
     try:
-        parse_url(url)  # redis-py's own parser: scheme, port, query options
+        options = dict(parse_url(url))  # redis-py's own parser: scheme, port, query options
         parts = urlsplit(url)
         if parts.scheme == "unix" and not parts.path:
             problem = "a unix:// URL needs a socket path"
+        elif parts.scheme != "unix" and parts.port == 0:
+            # redis-py reads port 0 as no port at all and connects to 6379.
+            problem = "port 0 is not a server's port (leave the port out for 6379)"
         elif (
             parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit()
         ):
@@ -239,6 +249,62 @@ def _check_url(url: str) -> None:
         raise ConfigurationError(
             f"invalid Redis URL {_redacted(url)!r}: {problem}; expected e.g. {_URL_EXAMPLES}"
         )
+    return options
+
+
+@functools.cache
+def _option_names(connection_class: type) -> frozenset[str]:
+    """The options ``Redis.from_url`` can use with ``connection_class``: its own, the
+    pool's, and the connection's (every ``__init__`` up the class tree), as redis-py's
+    signatures name them."""
+    inits = [
+        vars(cls)["__init__"] for cls in connection_class.__mro__[:-1] if "__init__" in vars(cls)
+    ]
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(
+        parameter.name
+        for function in (Redis.from_url, ConnectionPool.__init__, *inits)
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.kind in named and parameter.name not in ("self", "url")
+    )
+
+
+def _client_options(url: str, keywords: dict[str, Any]) -> int:
+    """Check the client options of a store built from ``url``; its ``max_connections``.
+
+    redis-py's ``from_url`` lets the URL's query options win over keyword ones, and hands
+    an option it does not know to the connection, which fails only when it connects (a
+    ``TypeError`` on the first call). So both kinds are checked here, together, as
+    redis-py will see them.
+    """
+    in_query = parse_qs(urlsplit(url).query)
+    options = {**keywords, **_check_url(url)}
+
+    def given(name: str) -> str:
+        return f"in the URL {_redacted(url)!r}" if name in in_query else "given to RedisStore"
+
+    connection_class = options.get("connection_class", Connection)
+    if not isinstance(connection_class, type):
+        raise ConfigurationError(f"connection_class must be a class, got {connection_class!r}")
+    known = _option_names(connection_class)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(f"unknown Redis client option {name!r} {given(name)}{hint}")
+    if options.get("decode_responses"):
+        # A query value reaches redis-py as text, so even "false" would decode replies.
+        raise ConfigurationError(
+            f"RedisStore needs decode_responses=False, got {options['decode_responses']!r} "
+            f"{given('decode_responses')}; leave the option out"
+        )
+    most = options.get("max_connections", _MAX_CONNECTIONS)
+    if not (isinstance(most, int) and most > 0):
+        raise ConfigurationError(
+            f"max_connections must be a positive integer, got {most!r} {given('max_connections')}"
+        )
+    return most
 
 
 @functools.cache
@@ -278,7 +344,7 @@ def _encode(value: Value) -> bytes:
 
 
 def _ttl_ms(ttl_ms: float) -> int:
-    return max(1, math.ceil(ttl_ms))
+    return max(1, math.ceil(check_ttl_ms(ttl_ms)))
 
 
 def _glob_escape(text: str) -> str:
@@ -317,7 +383,10 @@ class RedisStore(Store):
         client_options: ``redis.asyncio.Redis.from_url`` options, URL only. With
             ``max_connections`` (default 100) the store's calls use at most that many
             connections at once; a burst beyond it waits for a free one (within
-            ``timeout``) instead of failing.
+            ``timeout``) instead of failing. Options in the URL's query
+            (``?max_connections=20``) mean the same and win over these, as in redis-py;
+            both are checked here: an option redis-py does not know, or
+            ``decode_responses``, is a ``ConfigurationError``.
     """
 
     kind = "redis"
@@ -353,15 +422,14 @@ class RedisStore(Store):
         self._url: str | None = None
         self._factory: ClientFactory | None = None
         self._client: RedisClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop _client serves
         # Connection slots, for clients the store builds (a given client's pool is its own).
         self._slots: asyncio.Semaphore | None = None
         self._max_connections = 0
         self._groups = Groups(self._run_one, self._run_many, self._predecessor_failed, _GROUP_MOST)
         target = url_or_client_or_factory
         if isinstance(target, str):
-            _check_url(target)
-            if client_options.get("decode_responses"):
-                raise ConfigurationError("RedisStore needs decode_responses=False")
+            self._max_connections = _client_options(target, client_options)
             self._url = target
             self._where = _redacted(target)
             self._client_options: dict[str, Any] = {
@@ -373,15 +441,13 @@ class RedisStore(Store):
                 # One immediate retry replaces a pooled connection a restart has broken;
                 # the deadline bounds the whole call anyway.
                 "retry": Retry(NoBackoff(), 1),
+                # A key is any str, as on the other stores: one with a lone surrogate
+                # (which UTF-8 cannot encode strictly) too, stored as its surrogatepass
+                # bytes, which no other str encodes to. Replies are not decoded.
+                "encoding_errors": "surrogatepass",
                 **_driver_options(),
                 **client_options,
-                "max_connections": _POOL_UNBOUNDED,
             }
-            self._max_connections = client_options.get("max_connections", _MAX_CONNECTIONS)
-            if not (isinstance(self._max_connections, int) and self._max_connections > 0):
-                raise ConfigurationError(
-                    f"max_connections must be a positive integer, got {self._max_connections!r}"
-                )
             return
         if client_options:
             raise ConfigurationError(
@@ -428,18 +494,37 @@ class RedisStore(Store):
         return client
 
     def _connect(self) -> RedisClient:
-        """The client, built on first use from the URL or the factory (no I/O yet)."""
-        if self._client is None:
-            if self._url is not None:
-                self._client = Redis.from_url(self._url, **self._client_options)
-                # Calls beyond max_connections wait for a slot (within their deadline)
-                # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
-                self._slots = asyncio.Semaphore(self._max_connections)
-            else:
-                assert self._factory is not None
-                self._client = self._checked(self._factory())
-                self._where = _describe(self._client)
-        return self._client
+        """The client of the running event loop: built on first use from the URL or the
+        factory (no I/O yet), and again on each new loop.
+
+        redis-py's connections belong to the loop that opened them. Used on another loop
+        (``asyncio.run`` called again), a call writes its request on a connection of the
+        old loop, which the server runs, then fails reading the reply with a bare
+        ``RuntimeError``. So the client the store built is dropped, not closed: closing
+        needs the old loop, which ``asyncio.run`` has closed (the garbage collector
+        reclaims its sockets, with a ``ResourceWarning``; ``close()`` the store before its
+        loop ends to avoid that). A given client is the caller's, and is used as is.
+        """
+        loop = get_running_loop()
+        if self._client is not None and (self._loop is loop or not self._owns_client):
+            self._loop = loop
+            return self._client
+        self._loop = loop
+        client: RedisClient
+        if self._url is not None:
+            client = Redis.from_url(self._url, **self._client_options)
+            # Calls beyond max_connections wait for a slot (within their deadline)
+            # rather than fail; a BlockingConnectionPool would cost ~40 µs a call.
+            # So the pool itself never refuses a connection, whatever max_connections
+            # the URL's query gave it (redis-py lets the query win over keywords).
+            client.connection_pool.max_connections = _POOL_UNBOUNDED
+            self._slots = asyncio.Semaphore(self._max_connections)  # a waiter binds its loop
+        else:
+            assert self._factory is not None
+            client = self._checked(self._factory())
+            self._where = _describe(client)
+        self._client = client
+        return client
 
     @property
     def _owns_client(self) -> bool:
@@ -453,6 +538,14 @@ class RedisStore(Store):
             reason = str(exc) or f"no reply within {self._timeout:g} s"
             return StoreConnectionError(
                 f"cannot reach {self._where}: {reason}", store=self.kind, operation=operation
+            )
+        if isinstance(exc, UnicodeEncodeError):
+            return StoreError(
+                f"a key the Redis client cannot encode ({exc}); the clients RedisStore "
+                "builds take any str, as the other stores do: give a client built with "
+                "encoding_errors='surrogatepass' to do the same",
+                store=self.kind,
+                operation=operation,
             )
         message = str(exc)
         if (
@@ -475,7 +568,7 @@ class RedisStore(Store):
         self, sha: str, source: str, keys: Sequence[str], argv: Sequence[bytes], operation: str
     ) -> Any:
         """Run Lua by its SHA; on ``NOSCRIPT`` send the source once (``EVAL`` caches it)."""
-        client = self._client or self._connect()
+        client = self._connect()
         with self._translated(operation):
             try:
                 return await self._bounded(client.evalsha(sha, len(keys), *keys, *argv))
@@ -526,7 +619,9 @@ class RedisStore(Store):
         argv = [now, *[b"%.17g" % arg for arg in args]]
         # _eval() and _bounded() written out: on the hot path, a coroutine, a generator
         # context manager or an `async with` of ours is each a few % of a decision.
-        client = self._client or self._connect()
+        client = self._client
+        if client is None or self._loop is not get_running_loop():
+            client = self._connect()
         slots = self._slots
         try:
             try:
@@ -574,14 +669,14 @@ class RedisStore(Store):
     # --- plain key-value operations ------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        client = self._client or self._connect()
+        client = self._connect()
         value = await self._call("get", client.get(self.full_key(key)))
         return cast("bytes | None", value)  # decode_responses=False: bytes, never str
 
     async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        client = self._client or self._connect()
+        client = self._connect()
         names = [self.full_key(key) for key in keys]
         if isinstance(client, RedisCluster):
             # Keys of several slots: redis-py splits the MGET by slot (not atomic).
@@ -591,17 +686,17 @@ class RedisStore(Store):
         return cast("list[bytes | None]", values)
 
     async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
-        client = self._client or self._connect()
+        client = self._connect()
         px = None if ttl_ms is None else _ttl_ms(ttl_ms)
         await self._call("set", client.set(self.full_key(key), _encode(value), px=px))
 
     async def delete(self, key: str) -> bool:
-        client = self._client or self._connect()
+        client = self._connect()
         deleted: int = await self._call("delete", client.delete(self.full_key(key)))
         return deleted > 0
 
     async def increment(self, key: str, amount: int = 1) -> int:
-        client = self._client or self._connect()
+        client = self._connect()
         value: int = await self._call("increment", client.incrby(self.full_key(key), amount))
         return value
 
@@ -612,13 +707,16 @@ class RedisStore(Store):
         return int(value)
 
     async def expire(self, key: str, ttl_ms: float) -> bool:
-        client = self._client or self._connect()
+        client = self._connect()
         found = await self._call("expire", client.pexpire(self.full_key(key), _ttl_ms(ttl_ms)))
         return bool(found)
 
     async def reset(self) -> None:
-        """Delete this namespace's keys: ``SCAN`` (every primary of a Cluster) + ``UNLINK``."""
-        client = self._client or self._connect()
+        """Delete this namespace's keys: ``SCAN`` (every primary of a Cluster) + ``UNLINK``.
+
+        ``namespace:*`` matches this namespace's keys only: no namespace holds ``:``.
+        """
+        client = self._connect()
         pattern = _glob_escape(self.namespace) + ":*"
         keys = cast(
             "AsyncGenerator[bytes, None]", client.scan_iter(match=pattern, count=_SCAN_COUNT)
@@ -650,7 +748,7 @@ class RedisStore(Store):
     ) -> AsyncIterator[None]:
         """``SET NX PX`` with a random token; released only by the holder of the token."""
         ttl, blocking, blocking_timeout = resolve_lock_options(ttl, blocking, blocking_timeout)
-        client = self._client or self._connect()
+        client = self._connect()
         key = self.full_key(f"lock:{name}")
         token = secrets.token_hex(16).encode()
         px = None if ttl is None else _ttl_ms(ttl * 1000)
@@ -682,11 +780,15 @@ class RedisStore(Store):
         await super().initialize()
 
     async def close(self) -> None:
-        """Close the client if the store made it (from a URL or the factory)."""
+        """Close the client if the store made it (from a URL or the factory).
+
+        A client of another event loop is only dropped: it cannot be closed without its
+        loop (see ``_connect``).
+        """
         client = self._client
         if self._owns_client:
             self._client = None
         await super().close()
-        if self._owns_client and client is not None:
+        if self._owns_client and client is not None and self._loop is get_running_loop():
             with self._translated("close"):
                 await client.aclose()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
+import itertools
 import random
 import re
 import shutil
@@ -18,6 +20,8 @@ import socket
 import sys
 import time
 import uuid
+import warnings
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import pytest
@@ -48,6 +52,7 @@ from ratescript.strategies import FixedWindowStrategy
 
 from .concurrency import SHARED_RATE, run_contended, run_shared_keys
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
+from .plain import check_a_ttl_must_be_a_finite_number
 
 pytestmark = pytest.mark.memcached
 
@@ -739,6 +744,27 @@ def test_deadlines_hold_when_the_store_moves_to_another_event_loop(silent_port: 
     asyncio.run(store.close())
 
 
+def test_a_store_used_on_a_new_event_loop_connects_afresh(memcached_url: str) -> None:
+    store = MemcachedStore(memcached_url, namespace=fresh_namespace(), pool_size=2)
+    store.clock = FakeClock()
+
+    async def hits() -> list[float]:
+        # More hits than connections: some wait for one from the pool, on this loop.
+        decisions = await asyncio.gather(
+            *(store.run(token_bucket, [f"k{i}"], (10, HOUR_MS, 1)) for i in range(5))
+        )
+        return [decision.remaining for decision in decisions]
+
+    with warnings.catch_warnings():
+        # Never closed, the connections of each finished loop are left to the collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        # The second loop's first call wrote its request on the connection the first loop
+        # had left, then failed reading the reply: RuntimeError.
+        assert [asyncio.run(hits()) for _ in range(3)] == [[9.0] * 5, [8.0] * 5, [7.0] * 5]
+        asyncio.run(store.close())
+        gc.collect()
+
+
 @pytest.mark.asyncio
 async def test_a_server_that_hangs_up_fails_at_once() -> None:
     """aiomcache 0.8.2 spins forever on such a connection; the store must not."""
@@ -892,6 +918,7 @@ def test_keys_are_kept_readable_and_hashed_forms_cannot_be_forged() -> None:
 @pytest.mark.asyncio
 async def test_long_and_unsafe_keys_work_and_do_not_collide(store: MemcachedStore) -> None:
     names = ["a b", "a_b", "tab\there", "new\nline", "ünïcödé", "x" * 300, "x" * 301, "#", ""]
+    names += ["\ud800", "\U0001f600", "\ud83d\ude00"]  # a lone surrogate; one pair, two halves
     names.append(memcached_key(store.full_key("a b")).decode().removeprefix(store.namespace + ":"))
     for count, name in enumerate(names, start=1):
         for _ in range(count):
@@ -912,6 +939,13 @@ def test_ttls_are_rounded_up_to_whole_seconds_plus_the_one_memcached_may_cut() -
     assert memcached_exptime(thirty_days_ms - 1000, now) == 30 * DAY_S  # the largest relative
     assert memcached_exptime(thirty_days_ms, now) == 1_700_000_001 + 30 * DAY_S + 1  # absolute
     assert memcached_exptime(10 * 365 * DAY_S * 1000, now) == 1_700_000_001 + 3650 * DAY_S + 1
+    # memcached reads 2**31 and above as negative (gone at once): cut to the last second
+    # it can name, and to "never" once that has passed.
+    assert memcached_exptime(2**31 * 1000, now) == 2**31 - 1
+    assert memcached_exptime((2**31 - 1_700_000_002) * 1000, now) == 2**31 - 1
+    assert memcached_exptime(31 * DAY_S * 1000, 2**31 - 2.5) == 2**31 - 1
+    assert memcached_exptime(31 * DAY_S * 1000, 2**31 - 0.5) == 0
+    assert memcached_exptime(31 * DAY_S * 1000, 2**32 + 5.0) == 0
 
 
 @pytest.mark.asyncio
@@ -924,6 +958,18 @@ async def test_ttls_reach_memcached_as_intended(store: MemcachedStore, memcached
     assert abs(await seconds_left(memcached_url, wire_key(store, "month")) - 31 * DAY_S) <= 5
     await store.set("forever", b"v")
     assert await seconds_left(memcached_url, wire_key(store, "forever")) == -1
+    # Past 2038-01-19 memcached's 32-bit exptime overflowed: the key was dropped at once.
+    until_2038_s = 2**31 - 1 - time.time()
+    decades_ms = 40 * 365 * DAY_S * 1000
+    await store.set("decades", b"v", ttl_ms=decades_ms)
+    assert await store.get("decades") == b"v"
+    assert abs(await seconds_left(memcached_url, wire_key(store, "decades")) - until_2038_s) <= 5
+    assert await store.increment_with_ttl("counter", 5, decades_ms) == 5
+    assert await store.decrement("counter", 10) == -5  # through cas, keeping the TTL left
+    assert await store.get("counter") == b"-5"
+    await store.set("lasting", b"v", ttl_ms=HOUR_MS)
+    assert await store.expire("lasting", decades_ms) is True
+    assert await store.get("lasting") == b"v"
     await store.run(token_bucket, ["bucket"], (10, HOUR_MS, 1))  # TTL: 6 min + 1 ms
     assert 360 <= await seconds_left(memcached_url, wire_key(store, "bucket")) <= 362
 
@@ -973,6 +1019,11 @@ async def test_plain_operations(store: MemcachedStore, memcached_url: str) -> No
         await store.increment("word")
     with pytest.raises(StoreError, match=r"^memcached decrement: value at '.*:word' is not an int"):
         await store.decrement("word")
+
+
+@pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: MemcachedStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
 
 
 @pytest.mark.asyncio
@@ -1082,6 +1133,110 @@ async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
         await neighbour.reset()
 
 
+# The key index of track_keys: 64 items of space-separated keys, a key's item chosen by the
+# CRC-32 of its Memcached key.
+INDEX_ITEMS = 64
+
+
+def index_item(store: MemcachedStore, number: int) -> bytes:
+    return memcached_key(f"{store.namespace}#index:{number}")
+
+
+def names_in_one_index_item(store: MemcachedStore, count: int) -> list[str]:
+    """``count`` names (about 50 bytes each) whose keys the index lists in its item 0."""
+    names = (f"user-{index}-{'x' * 40}" for index in itertools.count())
+    in_item_0 = (name for name in names if zlib.crc32(wire_key(store, name)) % INDEX_ITEMS == 0)
+    return list(itertools.islice(in_item_0, count))
+
+
+async def index_entries(url: str, store: MemcachedStore) -> list[bytes]:
+    """Every entry of the store's key index, read behind its back."""
+    items = b" ".join(index_item(store, number) for number in range(INDEX_ITEMS))
+    lines = (await raw(url, b"get %s\r\n" % items, until=b"END\r\n")).split(b"\r\n")
+    # VALUE <key> <flags> <length>, then the item's data, a line of its own; then END.
+    return [entry for data in lines[1:-2:2] for entry in data.split()]
+
+
+class CompactingSoon(MemcachedStore):
+    index_compact_after = 4
+
+
+@pytest.mark.asyncio
+async def test_a_key_is_listed_once_however_often_it_is_written(
+    store: MemcachedStore, memcached_url: str
+) -> None:
+    for _ in range(5):
+        await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))
+        # The second key of a plan was written without a CAS, and listed, on every hit.
+        await store.run(two_keys, ["x", "y"], (10,))
+    keys = [wire_key(store, name) for name in ("k", "{x}:x", "{x}:y")]
+    assert sorted(await index_entries(memcached_url, store)) == sorted(keys)
+
+
+@pytest.mark.asyncio
+async def test_the_key_index_drops_keys_created_again_or_gone(memcached_url: str) -> None:
+    store = CompactingSoon(
+        memcached_url, namespace=fresh_namespace(), track_keys=True, clock=FakeClock()
+    )
+    first, gone, kept = names_in_one_index_item(store, 3)
+    for name in (first, gone, kept):
+        await store.run(fixed_window, [name], (10, HOUR_MS, 1))
+    await store.delete(first)
+    await store.delete(gone)
+    await store.run(fixed_window, [first], (10, HOUR_MS, 1))  # created again: listed again
+    # That was the item's 4th entry: it is compacted meanwhile, and close() waits for it.
+    await store.close()
+    listed = await index_entries(memcached_url, store)
+    assert sorted(listed) == sorted(wire_key(store, name) for name in (first, kept))
+    await store.reset()
+    await store.close()
+
+
+@pytest.fixture
+def small_items_memcached() -> Iterator[servers.LocalServer]:
+    """A private memcached whose items hold 1 KB at most (``-I 1k``): an index item is full
+    after about 20 entries."""
+    _require_memcached()
+    options = ["-I", "1k", "-o", "slab_chunk_max=1024"]
+    kind = dataclasses.replace(
+        servers.MEMCACHED, argv=lambda port: [*servers.MEMCACHED.argv(port), *options]
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = servers.LocalServer(kind, port)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_full_key_index_never_fails_a_hit_and_is_compacted(
+    small_items_memcached: servers.LocalServer,
+) -> None:
+    url = small_items_memcached.url
+    store = MemcachedStore(url, namespace="ns", track_keys=True, clock=FakeClock())
+    names = names_in_one_index_item(store, 62)
+    for name in names[:60]:  # 3 KB of entries for one 1 KB item
+        # Once the item was full: StoreError "cannot update the key index".
+        assert (await store.run(fixed_window, [name], (10, HOUR_MS, 1))).remaining == 9
+    await store.close()  # once the compactions started meanwhile have finished
+    listed = await index_entries(url, store)
+    assert 10 < len(listed) < 30 and set(listed) <= {wire_key(store, name) for name in names}
+    for name in names[:60]:
+        await store.delete(name)
+    await store.close()
+    # The item is full of keys that are gone: this key's entry does not fit (the key goes
+    # unlisted), the item is compacted, and the next key is listed. Another process: this
+    # one compacted the full item in vain (all live), and waits for 1024 more keys.
+    other = MemcachedStore(url, namespace="ns", track_keys=True, clock=FakeClock())
+    await other.run(fixed_window, [names[60]], (10, HOUR_MS, 1))
+    await other.close()
+    await other.run(fixed_window, [names[61]], (10, HOUR_MS, 1))
+    assert await index_entries(url, other) == [wire_key(other, names[61])]
+    await other.close()
+
+
 # --- configuration and life cycle -----------------------------------------------------------
 
 
@@ -1094,6 +1249,7 @@ async def test_reset_deletes_what_the_store_created_in_its_namespace_only(
         "memcached://127.0.0.1:11211/0",
         "memcached://user:secret@127.0.0.1:11211",
         "127.0.0.1:11211",
+        "memcached://127.0.0.1:0",  # not the default port: another server could answer there
         42,
     ],
 )
@@ -1104,9 +1260,16 @@ def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: object
 
 @pytest.mark.parametrize(
     "options",
-    [{"pool_size": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"max_retries": -1}],
+    [
+        {"pool_size": 0},
+        {"timeout": 0},
+        {"timeout": float("nan")},
+        {"max_retries": -1},
+        {"namespace": "app:eu"},  # namespace "app" with key "eu:x" would be this one's "x"
+        {"namespace": "app#index"},  # the store's own items are named `namespace#...`
+    ],
 )
-def test_bad_settings_are_configuration_errors(options: dict[str, float]) -> None:
+def test_bad_settings_are_configuration_errors(options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         MemcachedStore("memcached://127.0.0.1:11211", **options)  # type: ignore[arg-type]
 
@@ -1123,5 +1286,5 @@ async def test_life_cycle(memcached_url: str) -> None:
     await store.close()  # idempotent
     assert (await store.run(token_bucket, ["k"], (10, HOUR_MS, 1))).remaining == 8
     await store.close()
-    default_port = MemcachedStore("memcached://127.0.0.1")
-    assert "127.0.0.1:11211" in repr(default_port)
+    for url in ("memcached://127.0.0.1", "memcached://127.0.0.1:"):  # no port: the default
+        assert "127.0.0.1:11211" in repr(MemcachedStore(url))

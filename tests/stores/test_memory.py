@@ -20,9 +20,12 @@ from ratescript.exceptions import (
 )
 from ratescript.rates import Rate
 from ratescript.scriptdsl.script import Script
+from ratescript.stores import store_from_url
 from ratescript.stores.base import Store
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import TokenBucketStrategy
+
+from .plain import check_a_ttl_must_be_a_finite_number
 
 
 class FakeClock:
@@ -226,6 +229,11 @@ async def test_plain_operations(store: InMemoryStore, clock: FakeClock) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: InMemoryStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
+
+
+@pytest.mark.asyncio
 async def test_the_lock_excludes_and_times_out(store: InMemoryStore) -> None:
     async with store.lock("job", ttl=5):
         with pytest.raises(LockTimeoutError, match="job"):
@@ -245,6 +253,19 @@ async def test_namespace_prefixes_every_key_and_is_validated(clock: FakeClock) -
     assert list(one._data) == ["one:k"]
     with pytest.raises(ConfigurationError, match="braces"):
         InMemoryStore(namespace="a{b}")
+    # Namespace "a" with key "b:k" would be namespace "a:b" with key "k".
+    for overlapping in ("a:b", "a#index"):
+        with pytest.raises(ConfigurationError, match="cannot contain ':' or '#'"):
+            InMemoryStore(namespace=overlapping)
+
+
+def test_a_memory_url_takes_nothing_after_its_scheme() -> None:
+    store = store_from_url("memory://", namespace="app")
+    assert isinstance(store, InMemoryStore) and store.namespace == "app"
+    # The rest of the URL was ignored: a store of namespace "ratescript".
+    for url in ("memory://x?namespace=y", "memory://localhost", "memory:///"):
+        with pytest.raises(ConfigurationError, match="'memory://' takes nothing after it"):
+            store_from_url(url)
 
 
 @pytest.mark.asyncio

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import random
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
@@ -45,6 +47,7 @@ from ratescript.stores.redis import RedisStore
 
 from .concurrency import run_contended
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
+from .plain import check_a_ttl_must_be_a_finite_number
 
 pytestmark = pytest.mark.redis
 
@@ -426,11 +429,15 @@ async def test_a_server_that_never_answers_times_out(silent_port: int, given: st
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("given", ["keyword", "url"])
 async def test_a_burst_beyond_max_connections_waits_for_a_connection(
-    own_redis: servers.LocalServer,
+    own_redis: servers.LocalServer, given: str
 ) -> None:
     client = Redis.from_url(own_redis.url)
-    store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    if given == "keyword":
+        store = RedisStore(own_redis.url, clock=FakeClock(), max_connections=3)
+    else:  # redis-py lets the query win over keywords: it must not bound the pool itself
+        store = RedisStore(f"{own_redis.url}?max_connections=3", clock=FakeClock())
     # 20 keys: hits on one key would queue behind one call (see the groups below).
     decisions = await asyncio.gather(
         *(store.run(token_bucket, [f"k{i % 20}"], (1000, HOUR_MS, 1)) for i in range(200))
@@ -573,6 +580,31 @@ async def test_plain_operations(store: RedisStore, raw: Redis) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_ttl_must_be_a_finite_number(store: RedisStore) -> None:
+    await check_a_ttl_must_be_a_finite_number(store)
+
+
+@pytest.mark.asyncio
+async def test_a_key_may_be_any_text_as_on_the_other_stores(
+    store: RedisStore, redis_url: str
+) -> None:
+    # A lone surrogate, which UTF-8 cannot encode strictly: a bare UnicodeEncodeError.
+    names = ["\ud800", "a\udfff", "\U0001f600", "\ud83d\ude00"]
+    for count, name in enumerate(names, start=1):
+        for _ in range(count):
+            await store.run(fixed_window, [name], (10, HOUR_MS, 1))
+        await store.set(f"plain:{name}", name.encode("utf-8", "surrogatepass"))
+    for count, name in enumerate(names, start=1):  # each its own key
+        assert (await store.run(fixed_window, [name], (10, HOUR_MS, 1))).remaining == 9 - count
+        assert await store.get(f"plain:{name}") == name.encode("utf-8", "surrogatepass")
+    client = Redis.from_url(redis_url)  # encodes strictly
+    async with RedisStore(client, namespace=store.namespace) as given:
+        with pytest.raises(StoreError, match="encoding_errors='surrogatepass'"):
+            await given.run(fixed_window, ["\ud800"], (10, HOUR_MS, 1))
+    await client.aclose()
+
+
+@pytest.mark.asyncio
 async def test_lock_is_exclusive(store: RedisStore, redis_url: str) -> None:
     inside = 0
     most_inside = 0
@@ -637,6 +669,26 @@ async def test_reset_deletes_only_its_own_namespace(redis_url: str, raw: Redis) 
     await raw.delete(*remaining)
 
 
+@pytest.mark.asyncio
+async def test_no_namespace_can_hold_another_so_reset_clears_its_own_only(
+    redis_url: str, raw: Redis
+) -> None:
+    base = fresh_namespace()
+    # Were "{base}:eu" a namespace, reset() of `base` (SCAN "{base}:*") would empty it.
+    with pytest.raises(ConfigurationError, match="cannot contain ':' or '#'"):
+        RedisStore(redis_url, namespace=f"{base}:eu")
+    async with (
+        RedisStore(redis_url, namespace=base) as store,
+        RedisStore(redis_url, namespace=f"{base}-eu") as neighbour,
+    ):
+        await store.set("eu:x", b"mine")
+        await neighbour.set("x", b"theirs")
+        await store.reset()
+        assert await store.get("eu:x") is None
+        assert await neighbour.get("x") == b"theirs"
+        await neighbour.reset()
+
+
 # --- life cycle and configuration -----------------------------------------------------------
 
 
@@ -679,6 +731,32 @@ async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
     await client.aclose()
 
 
+@pytest.mark.parametrize("given", ["url", "factory"])
+def test_a_store_used_on_a_new_event_loop_connects_afresh(redis_url: str, given: str) -> None:
+    if given == "url":
+        store = RedisStore(redis_url, namespace=fresh_namespace(), max_connections=2)
+    else:
+        store = RedisStore(lambda: Redis.from_url(redis_url), namespace=fresh_namespace())
+    store.clock = FakeClock()
+
+    async def hits() -> list[float]:
+        # More hits than connections: some wait for a slot, on this loop.
+        decisions = await asyncio.gather(
+            *(store.run(token_bucket, [f"k{i}"], (10, HOUR_MS, 1)) for i in range(5))
+        )
+        return [decision.remaining for decision in decisions]
+
+    with warnings.catch_warnings():
+        # Never closed, the connections of each finished loop are left to the collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        # The second loop's first call wrote its request on a connection of the first
+        # (the server ran it) and failed reading the reply: RuntimeError.
+        assert [asyncio.run(hits()) for _ in range(3)] == [[9.0] * 5, [8.0] * 5, [7.0] * 5]
+        asyncio.run(store.reset())
+        asyncio.run(store.close())
+        gc.collect()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -688,6 +766,8 @@ async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
         "redis://localhost:6379/zero",
         "unix://",
         "redis://user:s3cret@localhost:port/0",
+        "redis://localhost:0/0",  # redis-py would connect to 6379
+        "rediss://localhost:0",
     ],
 )
 def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: str) -> None:
@@ -714,6 +794,19 @@ async def test_configuration_mistakes_are_caught_at_construction(redis_url: str)
         RedisStore(redis_url, timeout=0)
     with pytest.raises(ConfigurationError, match="max_connections"):
         RedisStore(redis_url, max_connections=0)
+    # The URL's query options are checked as keywords are (redis-py lets them win).
+    with pytest.raises(ConfigurationError, match="decode_responses=False, got 'true' in the URL"):
+        RedisStore(f"{redis_url}?decode_responses=true")
+    with pytest.raises(ConfigurationError, match="decode_responses=False, got 'false'"):
+        RedisStore(f"{redis_url}?decode_responses=false")  # redis-py would take "false" as true
+    with pytest.raises(ConfigurationError, match=r"max_connections .* got 0 in the URL"):
+        RedisStore(f"{redis_url}?max_connections=0")
+    # An unknown option failed only on the first call, with redis-py's TypeError.
+    typo = "unknown Redis client option 'max_conections' {}; did you mean 'max_connections'"
+    with pytest.raises(ConfigurationError, match=typo.format("in the URL .*")):
+        RedisStore(f"{redis_url}?max_conections=5")
+    with pytest.raises(ConfigurationError, match=typo.format("given to RedisStore")):
+        RedisStore(redis_url, max_conections=5)
     with pytest.raises(ConfigurationError, match="takes a Redis URL"):
         RedisStore(42)  # type: ignore[arg-type]
     await decoding.aclose()

@@ -28,7 +28,7 @@ from ratescript.conformance.executors import (
 )
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
-from ratescript.scriptdsl import Key, Log, Record, allow, ceil, floor, script, window_index
+from ratescript.scriptdsl import Key, Log, Record, allow, ceil, deny, floor, script, window_index
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 
@@ -264,6 +264,58 @@ def test_a_number_that_is_not_finite_is_never_stored(
                 executor.run(keeps, ["x"], args, 0.0)
             assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
     run_everywhere(keeps, [(0.0, "x", (1.0, 2.0, 3.0))])
+
+
+@script
+def reads_a_log_after_deleting_it(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    log.delete()
+    fresh = log.get()  # read after the write: empty
+    fresh.append(t, 1)
+    log.set(fresh)
+    return allow(remaining=fresh.count(), total=fresh.sum())
+
+
+@script
+def reads_a_log_after_storing_it(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    first = log.get()
+    first.append(t, 1)
+    log.set(first)
+    again = log.get()  # read after the write: what was just stored
+    again.append(t + 1, 2)
+    log.set(again)
+    return allow(remaining=again.count(), total=again.sum())
+
+
+@script
+def reads_a_log_on_one_path(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    if t > 5:
+        seen = log.get()  # read on this path only; the write below follows both
+        if seen.count() > 3:
+            log.delete()
+            return deny(wait_ms=seen.sum())
+    more = log.get()
+    more.append(t, 1)
+    log.set(more)
+    return allow(remaining=more.count())
+
+
+@pytest.mark.parametrize(
+    "reads_after",
+    [
+        *(
+            pytest.param(compiled, id=compiled.name)
+            for compiled in (reads_a_log_after_deleting_it, reads_a_log_after_storing_it)
+        ),
+        pytest.param(reads_a_log_on_one_path, id="reads_a_log_on_one_path"),
+        pytest.param(by_range(reads_a_log_after_storing_it), id="after_storing_by_range"),
+        pytest.param(by_range(reads_a_log_on_one_path), id="on_one_path_by_range"),
+    ],
+)
+def test_a_log_read_after_a_write_to_its_key_decides_alike(reads_after: Script) -> None:
+    """Before a write, the Lua target takes the entries of the logs read from the key:
+    only of those read by then, and of one read on some paths only if it was."""
+    steps = [(float(t), "x", (float(t),)) for t in (1, 2, 3, 6, 7, 8, 9, 10, 4, 11, 12)]
+    run_everywhere(reads_after, steps)
 
 
 @script

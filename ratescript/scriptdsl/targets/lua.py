@@ -528,6 +528,12 @@ class LuaBody(Generator):
         for stmt in statements(parent.ir.body):
             if isinstance(stmt, n.LoadKey) and parent.ir.keys[stmt.key].kind is n.KeyKind.LOG:
                 self.logs_of.setdefault(stmt.key, []).append(stmt.targets[0])
+        # The logs whose read is generated so far, and per open block those read in it:
+        # a write takes the entries of a log read on every path to it; of one read on
+        # some paths only (in a branch or a loop before it) if it is not nil; and leaves
+        # a log read after it alone (writes are never in loops: "after" is in the text).
+        self.read_logs: set[str] = set()
+        self.read_in_block: list[set[str]] = []
 
     @property
     def lines(self) -> list[tuple[str, int]]:
@@ -628,6 +634,11 @@ class LuaBody(Generator):
         names = ", ".join(self.parent.name(x) for x in node.names)
         self.out.line(f"{names} = {', '.join(self.expr(v) for v in node.values)}")
 
+    def block(self, body: Sequence[n.Stmt]) -> None:
+        self.read_in_block.append(set())
+        super().block(body)
+        self.read_in_block.pop()
+
     def nested(self, stmts: tuple[n.Stmt, ...]) -> None:
         self.out.indent()
         self.block(stmts)
@@ -684,6 +695,8 @@ class LuaBody(Generator):
         if spec.kind is n.KeyKind.LOG:
             log = self.parent.log(node.targets[0])
             self.out.line(f"{log} = {self.use('_rs_get_log')}({slot})")
+            self.read_logs.add(node.targets[0])
+            self.read_in_block[-1].add(node.targets[0])
             return
         # The defaults are evaluated only in the "else" branch, before any target is set,
         # so a default may refer to the old value of its own target.
@@ -730,8 +743,13 @@ class LuaBody(Generator):
             self.out.line(f"  {undo}[{index}] = {{v, redis.call('PTTL', KEYS[{index}])}}")
             self.out.line("end")
         for log in self.logs_of.get(slot, ()):
-            if log != keep:
-                self.out.line(f"{self.use('_rs_log_own')}({self.parent.log(log)})")
+            if log == keep or log not in self.read_logs:
+                continue  # read after this write, if at all: it will read what is written
+            own = f"{self.use('_rs_log_own')}({self.parent.log(log)})"
+            if any(log in read for read in self.read_in_block):
+                self.out.line(own)
+            else:
+                self.out.line(f"if {self.parent.log(log)} then {own} end")
         if self.logs_of and keep is None:
             self.out.line(f"{self.use('_rs_dirty')}[{slot + 1}] = true")
 

@@ -351,6 +351,9 @@ class _Lowering:
             for elt, val in zip(target.elts, value.elts, strict=True):
                 if not isinstance(elt, ast.Name):
                     self.fail(elt, "tuple assignment binds plain names only")
+                if elt.id in names:
+                    # Python binds left to right (the last value wins), Lua 5.1 right to left.
+                    self.fail(elt, f"`{elt.id}` is assigned twice in one tuple assignment")
                 expr, kind = self.expr(val, flow)
                 names.append(elt.id)
                 exprs.append(expr)

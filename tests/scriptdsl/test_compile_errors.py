@@ -693,6 +693,14 @@ def test_unreachable_after_break() -> None:
 # --- flow ----------------------------------------------------------------------------------
 
 
+def test_tuple_assignment_repeating_a_name() -> None:
+    def bad(k: Key[float], a: float):
+        x, y, x = a, a + 1, a + 2  # <- here
+        return allow(remaining=x + y)
+
+    compile_error(bad, "`x` is assigned twice in one tuple assignment")
+
+
 def test_use_before_the_first_assignment() -> None:
     # Names are learnt in source order, so here `y` is not known yet.
     def bad(k: Key[float], x: float):

@@ -207,6 +207,7 @@ class _Lowering:
             elif held is Log:
                 spec = n.KeySpec(arg.arg, n.KeyKind.LOG)
             elif isinstance(held, type) and issubclass(held, Record) and held.fields:
+                self.check_record(arg, held)
                 spec = n.KeySpec(arg.arg, n.KeyKind.RECORD, held.fields, held.__name__)
             else:
                 self.fail(
@@ -220,6 +221,9 @@ class _Lowering:
             self.fail(self.tree, "a script needs at least one key parameter (`Key[...]`)")
 
     def check_new_name(self, node: ast.AST, name: str) -> None:
+        if not name.isascii():
+            # Python takes any Unicode identifier; a Lua 5.1 name is ASCII only.
+            self.fail(node, f"names in scripts must be ASCII (Lua's are): `{name}`")
         if name.startswith("_") or "__" in name:
             self.fail(
                 node,
@@ -229,6 +233,18 @@ class _Lowering:
         if name in _RESERVED:
             self.fail(node, f"`{name}` is a builtin of the script language and cannot be assigned")
 
+    def check_record(self, node: ast.AST, record: type[Record]) -> None:
+        """A record's fields become names of generated code (``b__tokens``): ASCII, and
+        apart from the compiler's own names (field ``_x`` of ``b`` and ``x`` of ``b_``
+        would both be ``b___x``)."""
+        for name in record.fields:
+            if not name.isascii() or name.startswith("_") or "__" in name:
+                self.fail(
+                    node,
+                    f"record `{record.__name__}` has a field `{name}`: field names must be "
+                    "ASCII and neither start with `_` nor contain `__`",
+                )
+
     # --- names and types -----------------------------------------------------------
 
     def bind(self, node: ast.AST, name: str, kind: Type) -> None:
@@ -236,6 +252,8 @@ class _Lowering:
             self.fail(node, f"`{name}` is a key; keys cannot be assigned")
         if name not in self.types:
             self.check_new_name(node, name)
+            if isinstance(kind, type):
+                self.check_record(node, kind)
             self.types[name] = kind
         elif self.types[name] != kind:
             self.fail(

@@ -22,7 +22,7 @@ from ratescript.exceptions import CorruptStateError, ScriptError, ScriptRuntimeE
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import KeyCodec, codec_for
 from ratescript.scriptdsl.frontend import lower_function
-from ratescript.scriptdsl.passes import readonly_twin
+from ratescript.scriptdsl.passes import fold_constants, readonly_twin
 from ratescript.scriptdsl.runtime import namespace
 from ratescript.scriptdsl.targets.lua import generate_lua, generate_lua_batch
 from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
@@ -48,6 +48,7 @@ class Script:
     """
 
     def __init__(self, ir: n.ScriptIR, function: Callable[..., Any] | None = None) -> None:
+        ir = fold_constants(ir)  # every target sees the same constants (see the pass)
         self.ir = ir
         self.__wrapped__ = function
         self.name = ir.name

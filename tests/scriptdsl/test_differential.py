@@ -29,6 +29,7 @@ from ratescript.conformance.executors import (
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
 from ratescript.scriptdsl import Key, Log, Record, allow, ceil, deny, floor, script, window_index
+from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 
@@ -232,6 +233,54 @@ def signed_zeros(out: Key[float], a: float):  # type: ignore[no-untyped-def]
 def test_constant_zeros_keep_their_sign_in_every_reply(a: float) -> None:
     """Lua 5.1 folds a literal ``-0`` into the chunk's constant ``0``; a reply must not."""
     run_everywhere(signed_zeros, [(0.0, "x", (a,))])
+
+
+@script
+def folds_to_negative_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    z = 0 * -1  # -0.0: folded by Lua 5.1, whose constant table then took every 0 for it
+    out.set(0 / -5)
+    return allow(
+        remaining=z, reset_ms=a * 0, zero=0, floored=0 // -5, negated=-(0 * 1),
+        tiny=-1e-300 * 1e-300, mod=-3 % 3, sum=1 + 2 * 3 - 4 / 8,
+    )  # fmt: skip
+
+
+@script
+def zero_before_negative_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    y = a * 0  # the chunk's constant 0 comes first...
+    z = 0 * -1  # ...and Lua 5.1 read this -0 as it
+    return allow(remaining=y, reset_ms=z)
+
+
+@pytest.mark.parametrize("compiled", [folds_to_negative_zero, zero_before_negative_zero])
+@pytest.mark.parametrize("a", [1.0, -1.0])
+def test_operations_on_constants_keep_the_sign_of_zero(compiled: Script, a: float) -> None:
+    """The compiler folds them (``passes.fold_constants``), so Lua's parser never does."""
+    run_everywhere(compiled, [(0.0, "x", (a,))])
+
+
+def test_operations_on_constants_are_folded_before_any_target() -> None:
+    stored, verdict = folds_to_negative_zero.ir.body[1:]
+    assert isinstance(stored, n.StoreKey) and isinstance(verdict, n.Return)
+    values = [
+        *stored.values, verdict.wait_ms, verdict.remaining, verdict.reset_ms, *verdict.metadata
+    ]  # fmt: skip
+    shown = [b"%.17g" % v.value if isinstance(v, n.Const) else type(v).__name__ for v in values]
+    # 0 / -5, then the verdict: 0, z, a * 0 and the metadata (`-3 % 3` is Lua's: +0).
+    assert shown == [b"-0", b"0", "Var", "Binary", b"0", b"-0", b"-0", b"-0", b"0", b"6.5"]
+    assert "_rs_negzero" in folds_to_negative_zero.lua_source
+
+
+@script
+def divides_constants_by_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    return allow(remaining=a + 1 / 0)
+
+
+def test_a_constant_division_by_zero_still_fails_when_run() -> None:
+    with in_memory_store() as memory:
+        for executor in (PythonExecutor(), LuaExecutor(), memory):
+            with pytest.raises(ScriptRuntimeError, match="division by zero"):
+                executor.run(divides_constants_by_zero, ["x"], (1.0,), 0.0)
 
 
 class Pair(Record):

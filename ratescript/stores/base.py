@@ -165,6 +165,9 @@ class Store(abc.ABC):
                 f"script `{script.name}` declares {len(script.keys)} keys, got {len(keys)}"
             )
         script.check_args(args)
+        # Doubles, as Redis reads them (`%.17g`): an int would compare exactly past 2**53
+        # and have no -0.0 in the Python targets, which run it as it is given.
+        args = [*map(float, args)]
         return await self.run_script(script, self.script_keys(keys), args)
 
     #: True for a store whose single-key scripts finish without waiting (the in-process
@@ -173,7 +176,8 @@ class Store(abc.ABC):
     immediate: ClassVar[bool] = False
 
     def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
-        """``run`` of a one-key script, arguments checked, without waiting; see ``immediate``."""
+        """``run`` of a one-key script, arguments checked and floats (``run`` makes them
+        so; this path does not), without waiting; see ``immediate``."""
         raise NotImplementedError(f"{type(self).__name__} runs scripts only through `run`")
 
     def runners(

@@ -1,0 +1,77 @@
+"""What ``Store.run`` guarantees on every store, whatever the caller passes.
+
+Arguments reach every target as doubles, as Redis reads them; a script that writes
+gets distinct keys (the Python targets read every key before the body runs, the Lua
+target at each ``get``: two parameters on one key would see different values).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from ratescript.decision import Decision
+from ratescript.scriptdsl import Key, allow, deny, script
+from ratescript.scriptdsl.script import Script
+from ratescript.stores.base import Store
+from ratescript.stores.memcached import MemcachedStore
+from ratescript.stores.memory import InMemoryStore
+from ratescript.stores.redis import RedisStore
+
+
+@pytest_asyncio.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("memcached", marks=pytest.mark.memcached),
+    ]
+)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    made: Store
+    if request.param == "redis":
+        made = RedisStore(request.getfixturevalue("redis_url"), namespace=namespace)
+    elif request.param == "memcached":
+        made = MemcachedStore(request.getfixturevalue("memcached_url"), namespace=namespace)
+    else:
+        made = InMemoryStore(namespace=namespace)
+    async with made:
+        yield made
+
+
+def exact(decision: Decision) -> tuple[object, ...]:
+    """A decision with every number as its exact bytes (so -0.0 differs from 0.0)."""
+    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
+    return (decision.allowed, tuple(b"%.17g" % x for x in numbers))
+
+
+@script
+def negates(k: Key[float], a: float):  # type: ignore[no-untyped-def]
+    if a > 9007199254740992:  # 2**53: a double just above it is 2**53 + 2
+        return allow(remaining=-a)
+    return deny(1, remaining=-a)
+
+
+@script
+def negates_on_two_keys(k: Key[float], j: Key[float], a: float):  # type: ignore[no-untyped-def]
+    if a > 9007199254740992:
+        return allow(remaining=-a)
+    return deny(1, remaining=-a)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("compiled", [negates, negates_on_two_keys], ids=lambda s: s.name)
+async def test_int_arguments_decide_as_the_doubles_redis_reads(
+    store: Store, compiled: Script
+) -> None:
+    """``0`` is ``0.0``, whose negation is ``-0.0``; ``2**53 + 1`` is the double ``2**53``."""
+    keys = ["{t}:k", "{t}:j"][: compiled.key_count]
+    for _ in range(2):  # the in-process store binds a runner on the first run
+        assert exact(await store.run(compiled, keys, [0])) == (False, (b"1", b"-0", b"0"))
+        assert exact(await store.run(compiled, keys, (2**53 + 1,))) == (
+            False,
+            (b"1", b"-9007199254740992", b"0"),
+        )

@@ -22,7 +22,7 @@ from ratescript.exceptions import CorruptStateError, ScriptError, ScriptRuntimeE
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import KeyCodec, codec_for
 from ratescript.scriptdsl.frontend import lower_function
-from ratescript.scriptdsl.passes import fold_constants, readonly_twin
+from ratescript.scriptdsl.passes import fold_constants, readonly_twin, written_keys
 from ratescript.scriptdsl.runtime import namespace
 from ratescript.scriptdsl.targets.lua import generate_lua, generate_lua_batch
 from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
@@ -57,6 +57,8 @@ class Script:
         self.metadata_names: tuple[str, ...] = ir.metadata_names
         self.key_count = len(ir.keys)
         self.param_count = len(ir.params)
+        # Whether it may write a key: then its keys must be distinct (see `Store.run`).
+        self.writes = bool(written_keys(ir.body))
         self.codecs: tuple[KeyCodec, ...] = tuple(codec_for(spec) for spec in ir.keys)
         self.python_source, self.python_line_map = generate_python(ir)
         code = compile(self.python_source, f"<ratescript {ir.name}>", "exec")

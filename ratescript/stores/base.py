@@ -168,7 +168,24 @@ class Store(abc.ABC):
         # Doubles, as Redis reads them (`%.17g`): an int would compare exactly past 2**53
         # and have no -0.0 in the Python targets, which run it as it is given.
         args = [*map(float, args)]
-        return await self.run_script(script, self.script_keys(keys), args)
+        stored = self.script_keys(keys)
+        if len(stored) > 1 and script.writes and len(set(stored)) < len(stored):
+            # The Python targets read every key before the body runs, Lua at each `get`:
+            # after a write, two key parameters on one key would see different values.
+            first, second = next(
+                (stored.index(name), index)
+                for index, name in enumerate(stored)
+                if stored.index(name) < index
+            )
+            named = repr(keys[second])
+            if keys[first] != keys[second]:  # one name once tagged for Redis Cluster
+                named = f"{keys[first]!r} and {named}, both stored as {stored[second]!r}"
+            raise ConfigurationError(
+                f"script `{script.name}` writes, so its keys must be distinct: key "
+                f"parameters `{script.keys[first].name}` and `{script.keys[second].name}` "
+                f"name one key ({named})"
+            )
+        return await self.run_script(script, stored, args)
 
     #: True for a store whose single-key scripts finish without waiting (the in-process
     #: store): ``run_one`` then does what ``run`` does for one key, synchronously, and

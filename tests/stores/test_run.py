@@ -13,13 +13,17 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from ratescript.builtin_scripts import token_bucket
 from ratescript.decision import Decision
+from ratescript.exceptions import ConfigurationError
 from ratescript.scriptdsl import Key, allow, deny, script
+from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
 from ratescript.stores.memcached import MemcachedStore
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
+from ratescript.strategies import TokenBucketStrategy
 
 
 @pytest_asyncio.fixture(
@@ -75,3 +79,52 @@ async def test_int_arguments_decide_as_the_doubles_redis_reads(
             False,
             (b"1", b"-9007199254740992", b"0"),
         )
+
+
+@script
+def two_counters(a: Key[float], b: Key[float]):  # type: ignore[no-untyped-def]
+    x = a.get(default=0)
+    a.set(x + 1)
+    y = b.get(default=0)  # on one key: 1 in Lua, 0 in Python (read before the body)
+    b.set(y + 10)
+    return allow(remaining=y)
+
+
+@script(readonly=True)
+def reads_two(a: Key[float], b: Key[float]):  # type: ignore[no-untyped-def]
+    x = a.get(default=1)
+    y = b.get(default=2)
+    return allow(remaining=x + y)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        (["k", "k"], "('k')"),
+        (["{t}:k", "k"], "('{t}:k' and 'k', both stored as "),  # tagged alike for a Cluster
+    ],
+    ids=["one-name", "one-stored-name"],
+)
+async def test_a_script_that_writes_refuses_one_key_for_two_parameters(
+    store: Store, keys: list[str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await store.run(two_counters, keys, [])
+    assert "`two_counters` writes, so its keys must be distinct" in str(caught.value)
+    assert f"parameters `a` and `b` name one key {named}" in str(caught.value)
+    assert [await store.get(key) for key in ("k", "{t}:k")] == [None, None]
+
+
+@pytest.mark.asyncio
+async def test_one_key_may_be_read_through_two_parameters(store: Store) -> None:
+    """Reads see the same value on every target; ``stat`` runs a read-only script
+    composed with itself on the strategy's key, given twice."""
+    await store.set("k", b"5")
+    assert (await store.run(reads_two, ["k", "k"], [])).remaining == 10.0
+    twin = token_bucket.readonly
+    both = await store.run(compose_all(twin, twin), ["b", "b"], [2.0, 1000.0, 0.0] * 2)
+    assert both.allowed and both.metadata["1__remaining"] == 2.0
+    strategy = TokenBucketStrategy()
+    assert (await strategy.hit("b", "2/s", store)).allowed
+    assert 1.0 <= (await strategy.stat("b", "2/s", store)).hits_remaining < 2.0

@@ -60,6 +60,11 @@ _LOG_VALUES = {
 _VERDICT_FIELDS = ("wait_ms", "remaining", "reset_ms")
 # A double holds every integer up to 2**53 exactly; beyond, literals would silently change.
 _MAX_EXACT_INT = 2**53
+# How deep blocks (each `elif` one more) and expressions may nest: the compiler walks
+# both recursively, and generated Python may indent at most 100 levels. The Lua
+# target checks Lua 5.1's own limits on what it generates (targets/lua.py).
+_MAX_NESTING = 64
+_MAX_EXPRESSION_DEPTH = 100
 
 
 def _describe(node: ast.AST) -> str:
@@ -143,6 +148,8 @@ class _Lowering:
     uses_now: bool = False
     variables: dict[str, None] = field(default_factory=dict)
     returns: list[tuple[ast.Call, bool, dict[str, n.Expr]]] = field(default_factory=list)
+    nesting: int = 0  # blocks open, the function's own included
+    depth: int = 0  # expression levels open
 
     # --- errors ------------------------------------------------------------------
 
@@ -291,6 +298,12 @@ class _Lowering:
     # --- statements ----------------------------------------------------------------
 
     def block(self, stmts: Sequence[ast.stmt], flow: _Flow) -> tuple[n.Stmt, ...]:
+        if stmts and self.nesting > _MAX_NESTING:
+            self.fail(
+                stmts[0],
+                f"blocks nest more than {_MAX_NESTING} deep (each `elif` counts as one more)",
+            )
+        self.nesting += 1
         out: list[n.Stmt] = []
         for stmt in stmts:
             if flow.ended:
@@ -300,6 +313,7 @@ class _Lowering:
                     "`break` in the same block",
                 )
             out.extend(self.statement(stmt, flow))
+        self.nesting -= 1
         return tuple(out)
 
     def statement(self, stmt: ast.stmt, flow: _Flow) -> list[n.Stmt]:
@@ -667,6 +681,24 @@ class _Lowering:
         return expr
 
     def expr(self, node: ast.expr, flow: _Flow) -> tuple[n.Expr, Type]:
+        # As deep as the IR it makes: `a and b and c` is two `Logical`s, one in the other.
+        levels = 1
+        if isinstance(node, ast.BoolOp):
+            levels = len(node.values)
+        elif isinstance(node, ast.Compare):
+            levels = len(node.ops)
+        self.depth += levels
+        if self.depth > _MAX_EXPRESSION_DEPTH:
+            self.fail(
+                node,
+                f"the expression nests more than {_MAX_EXPRESSION_DEPTH} deep: "
+                "give parts of it names",
+            )
+        expr = self.expr_node(node, flow)
+        self.depth -= levels
+        return expr
+
+    def expr_node(self, node: ast.expr, flow: _Flow) -> tuple[n.Expr, Type]:
         line = self.line(node)
         if isinstance(node, ast.Constant):
             value = node.value

@@ -13,10 +13,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import random
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lupa import lua51
 
 from ratescript.exceptions import ScriptCompileError
@@ -104,6 +107,42 @@ def test_an_expression_nested_too_deep_fails_at_its_line(tmp_path: Path) -> None
     refused(tmp_path, source, "nests more than 100 deep")
 
 
+def variables(count: int) -> str:
+    lines = ["@script", "def s(k: Key[float], a: float):  # <- here"]
+    lines += [f"    v{i} = a + {i}" for i in range(count)]
+    lines.append(f"    return allow(remaining=v{count - 1})")
+    return "\n".join(lines) + "\n"
+
+
+def test_more_locals_than_lua_takes_fail_at_the_script(tmp_path: Path) -> None:
+    refused(tmp_path, variables(201), "Lua 5.1's 200 locals")
+    loads_in_lua(compile_source(tmp_path, variables(170)))
+
+
+def metadata(count: int) -> str:
+    fields = ", ".join(f"m{i}=a" for i in range(count))
+    return f"@script\ndef s(k: Key[float], a: float):\n    return allow({fields})  # <- here\n"
+
+
+def test_a_verdict_wider_than_lua_registers_fails_at_its_line(tmp_path: Path) -> None:
+    refused(tmp_path, metadata(250), "Lua 5.1's registers")
+    loads_in_lua(compile_source(tmp_path, metadata(220)))
+
+
+def right_leaning(depth: int) -> str:
+    expression = "a"
+    for _ in range(depth):
+        expression = f"a * ({expression})"
+    return f"@script\ndef s(k: Key[float], a: float):\n    x = {expression}  # <- here\n" + (
+        "    return allow(remaining=x)\n"
+    )
+
+
+def test_an_expression_deeper_than_lua_parses_fails_at_its_line(tmp_path: Path) -> None:
+    refused(tmp_path, right_leaning(99), "Lua 5.1's parser")
+    loads_in_lua(compile_source(tmp_path, right_leaning(90)))
+
+
 def test_python_limits_are_compile_errors_at_the_dsl_line(tmp_path: Path) -> None:
     # `window_index` is five parentheses deep in generated Python: 45 of them, 225.
     expression = "a"
@@ -139,3 +178,75 @@ def test_a_recursion_error_while_compiling_is_a_compile_error(
         script(fine)
     assert caught.value.lineno == fine.__code__.co_firstlineno
     assert "(in script `fine`)" in caught.value.message
+
+
+@st.composite
+def large_scripts(draw: st.DrawFn) -> str:
+    """Scripts near Lua's limits: many variables and fields, wide verdicts, deep nesting
+    (the sizes drawn, the expressions from a seed: Hypothesis draws little data)."""
+    fields, depth, count, ifs, loops, width = (
+        draw(st.integers(1, 50)),
+        draw(st.integers(1, 45)),
+        draw(st.integers(0, 150)),
+        draw(st.integers(0, 60)),
+        draw(st.integers(0, 4)),
+        draw(st.integers(0, 160)),
+    )
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    names = ["a", "b", "n", "r.f0"]
+
+    def expression(depth: int) -> str:
+        if depth <= 0 or rng.random() < 0.1:
+            return rng.choice([*names, "1", "-2", "0.5"])
+        inner, other = expression(depth - 1), expression(rng.randint(0, 2))
+        return rng.choice(
+            [
+                f"({inner} + {other})",
+                f"({other} - ({inner}))",
+                f"({other} / ({inner}))",
+                f"({inner} // {other})",
+                f"({other} % ({inner}))",
+                f"-({inner})",
+                f"max({other}, {inner}, {other})",
+                f"({inner} if {other} > ({inner}) else {other})",
+                f"window_index({inner}, {other})",
+            ]
+        )
+
+    lines = ["class R(Record):", *(f"    f{i}: float" for i in range(fields)), ""]
+    lines += ["@script", "def s(k: Key[R], c: Key[float], g: Key[Log], a: float, b: float):"]
+    body = [f"r = k.get(default=R({', '.join(['a'] * fields)}))", "n = c.get(default=a)"]
+    body.append("log = g.get()")
+    for i in range(count):
+        body.append(f"v{i} = {expression(1)}")
+        names.append(f"v{i}")
+    body.append(f"x = {expression(depth)}")
+    for level in range(ifs):
+        body.append(f"{'    ' * level}if {expression(1)} > {level}:")
+    indent = "    " * ifs
+    for level in range(loops):  # keys are written after the loops
+        body.append(f"{indent}{'    ' * level}for t{level}, w{level} in log:")
+        body.append(f"{indent}{'    ' * (level + 1)}x = x + {expression(2)}")
+    body.append(f"{indent}k.set(R({', '.join(expression(1) for _ in range(fields))}), ttl_ms=x)")
+    body.append(f"{indent}log.append(x, {expression(2)})")
+    body.append(f"{indent}g.set(log)")
+    verdict = "".join(f", m{i}={expression(1)}" for i in range(width))
+    body.append(f"{indent}return allow(remaining=x{verdict})")
+    if ifs:
+        body.append("return deny(wait_ms=1)")
+    lines += [f"    {line}" for line in body]
+    return "\n".join(lines) + "\n"
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(source=large_scripts())
+def test_every_script_the_compiler_takes_loads_in_lua(tmp_path: Path, source: str) -> None:
+    try:
+        compiled = compile_source(tmp_path, source)
+    except ScriptCompileError:
+        return  # refused when decorated: what a script too large must do
+    loads_in_lua(compiled)

@@ -7,6 +7,8 @@ target at each ``get``: two parameters on one key would see different values).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,7 +17,7 @@ import pytest_asyncio
 
 from ratescript.builtin_scripts import token_bucket
 from ratescript.decision import Decision
-from ratescript.exceptions import ConfigurationError
+from ratescript.exceptions import ConfigurationError, StoreError
 from ratescript.scriptdsl import Key, allow, deny, script
 from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
@@ -128,3 +130,19 @@ async def test_one_key_may_be_read_through_two_parameters(store: Store) -> None:
     strategy = TokenBucketStrategy()
     assert (await strategy.hit("b", "2/s", store)).allowed
     assert 1.0 <= (await strategy.stat("b", "2/s", store)).hits_remaining < 2.0
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_a_script_redis_cannot_load_fails_as_a_store_error_naming_it(redis_url: str) -> None:
+    """The compiler refuses what Lua 5.1 cannot load; a server that still refuses a script
+    (another Lua, a patched one) fails each hit with ratescript's error, alone or grouped."""
+    broken = Script(token_bucket.ir, token_bucket.__wrapped__)
+    broken.lua_source = broken.lua_batch_source = "return (("
+    broken.lua_sha = broken.lua_batch_sha = hashlib.sha1(b"return ((").hexdigest()
+    async with RedisStore(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}") as store:
+        hits = [store.run(broken, ["k"], [2.0, 1000.0, 1.0]) for _ in range(4)]
+        outcomes = await asyncio.gather(*hits, return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, StoreError), outcome
+        assert "run token_bucket" in str(outcome) and "Error compiling script" in str(outcome)

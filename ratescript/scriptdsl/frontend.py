@@ -60,6 +60,11 @@ _LOG_VALUES = {
 _VERDICT_FIELDS = ("wait_ms", "remaining", "reset_ms")
 # A double holds every integer up to 2**53 exactly; beyond, literals would silently change.
 _MAX_EXACT_INT = 2**53
+# How deep blocks (each `elif` one more) and expressions may nest: the compiler walks
+# both recursively, and generated Python may indent at most 100 levels. The Lua
+# target checks Lua 5.1's own limits on what it generates (targets/lua.py).
+_MAX_NESTING = 64
+_MAX_EXPRESSION_DEPTH = 100
 
 
 def _describe(node: ast.AST) -> str:
@@ -143,6 +148,8 @@ class _Lowering:
     uses_now: bool = False
     variables: dict[str, None] = field(default_factory=dict)
     returns: list[tuple[ast.Call, bool, dict[str, n.Expr]]] = field(default_factory=list)
+    nesting: int = 0  # blocks open, the function's own included
+    depth: int = 0  # expression levels open
 
     # --- errors ------------------------------------------------------------------
 
@@ -207,6 +214,7 @@ class _Lowering:
             elif held is Log:
                 spec = n.KeySpec(arg.arg, n.KeyKind.LOG)
             elif isinstance(held, type) and issubclass(held, Record) and held.fields:
+                self.check_record(arg, held)
                 spec = n.KeySpec(arg.arg, n.KeyKind.RECORD, held.fields, held.__name__)
             else:
                 self.fail(
@@ -220,6 +228,9 @@ class _Lowering:
             self.fail(self.tree, "a script needs at least one key parameter (`Key[...]`)")
 
     def check_new_name(self, node: ast.AST, name: str) -> None:
+        if not name.isascii():
+            # Python takes any Unicode identifier; a Lua 5.1 name is ASCII only.
+            self.fail(node, f"names in scripts must be ASCII (Lua's are): `{name}`")
         if name.startswith("_") or "__" in name:
             self.fail(
                 node,
@@ -229,6 +240,18 @@ class _Lowering:
         if name in _RESERVED:
             self.fail(node, f"`{name}` is a builtin of the script language and cannot be assigned")
 
+    def check_record(self, node: ast.AST, record: type[Record]) -> None:
+        """A record's fields become names of generated code (``b__tokens``): ASCII, and
+        apart from the compiler's own names (field ``_x`` of ``b`` and ``x`` of ``b_``
+        would both be ``b___x``)."""
+        for name in record.fields:
+            if not name.isascii() or name.startswith("_") or "__" in name:
+                self.fail(
+                    node,
+                    f"record `{record.__name__}` has a field `{name}`: field names must be "
+                    "ASCII and neither start with `_` nor contain `__`",
+                )
+
     # --- names and types -----------------------------------------------------------
 
     def bind(self, node: ast.AST, name: str, kind: Type) -> None:
@@ -236,6 +259,8 @@ class _Lowering:
             self.fail(node, f"`{name}` is a key; keys cannot be assigned")
         if name not in self.types:
             self.check_new_name(node, name)
+            if isinstance(kind, type):
+                self.check_record(node, kind)
             self.types[name] = kind
         elif self.types[name] != kind:
             self.fail(
@@ -273,6 +298,12 @@ class _Lowering:
     # --- statements ----------------------------------------------------------------
 
     def block(self, stmts: Sequence[ast.stmt], flow: _Flow) -> tuple[n.Stmt, ...]:
+        if stmts and self.nesting > _MAX_NESTING:
+            self.fail(
+                stmts[0],
+                f"blocks nest more than {_MAX_NESTING} deep (each `elif` counts as one more)",
+            )
+        self.nesting += 1
         out: list[n.Stmt] = []
         for stmt in stmts:
             if flow.ended:
@@ -282,6 +313,7 @@ class _Lowering:
                     "`break` in the same block",
                 )
             out.extend(self.statement(stmt, flow))
+        self.nesting -= 1
         return tuple(out)
 
     def statement(self, stmt: ast.stmt, flow: _Flow) -> list[n.Stmt]:
@@ -351,6 +383,9 @@ class _Lowering:
             for elt, val in zip(target.elts, value.elts, strict=True):
                 if not isinstance(elt, ast.Name):
                     self.fail(elt, "tuple assignment binds plain names only")
+                if elt.id in names:
+                    # Python binds left to right (the last value wins), Lua 5.1 right to left.
+                    self.fail(elt, f"`{elt.id}` is assigned twice in one tuple assignment")
                 expr, kind = self.expr(val, flow)
                 names.append(elt.id)
                 exprs.append(expr)
@@ -646,6 +681,24 @@ class _Lowering:
         return expr
 
     def expr(self, node: ast.expr, flow: _Flow) -> tuple[n.Expr, Type]:
+        # As deep as the IR it makes: `a and b and c` is two `Logical`s, one in the other.
+        levels = 1
+        if isinstance(node, ast.BoolOp):
+            levels = len(node.values)
+        elif isinstance(node, ast.Compare):
+            levels = len(node.ops)
+        self.depth += levels
+        if self.depth > _MAX_EXPRESSION_DEPTH:
+            self.fail(
+                node,
+                f"the expression nests more than {_MAX_EXPRESSION_DEPTH} deep: "
+                "give parts of it names",
+            )
+        expr = self.expr_node(node, flow)
+        self.depth -= levels
+        return expr
+
+    def expr_node(self, node: ast.expr, flow: _Flow) -> tuple[n.Expr, Type]:
         line = self.line(node)
         if isinstance(node, ast.Constant):
             value = node.value

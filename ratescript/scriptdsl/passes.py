@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from ratescript.scriptdsl import nodes as n
+from ratescript.scriptdsl.runtime import lua_floor, lua_mod
 
 __all__ = [
     "checked_on_entry",
     "children",
     "divisor",
+    "fold_constants",
     "may_fail",
     "nonzero",
     "readonly_twin",
@@ -29,6 +32,68 @@ def statements(body: Iterable[n.Stmt]) -> Iterator[n.Stmt]:
             yield from statements(stmt.orelse)
         elif isinstance(stmt, n.ForLog):
             yield from statements(stmt.body)
+
+
+Node = TypeVar("Node")
+_NODES = (*n.EXPR_NODES, *n.STMT_NODES)
+
+
+def _fold(value: float, op: str, other: float) -> float | None:
+    """``value op other`` as every target computes it, or None where it fails."""
+    if op in ("/", "//", "%") and other == 0:
+        return None  # a division by zero stays an error at run time
+    if op == "+":
+        return value + other
+    if op == "-":
+        return value - other
+    if op == "*":
+        return value * other
+    if op == "/":
+        return value / other
+    return lua_floor(value / other) if op == "//" else lua_mod(value, other)
+
+
+def _folded(node: Node) -> Node:
+    """``node`` with its constant arithmetic folded, children first."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(node):  # type: ignore[arg-type]
+        value = getattr(node, field.name)
+        if isinstance(value, n.EXPR_NODES):
+            new: Any = _folded(value)
+            changed = new is not value
+        elif isinstance(value, tuple) and value and isinstance(value[0], _NODES):
+            new = tuple(_folded(item) for item in value)
+            changed = any(a is not b for a, b in zip(new, value, strict=True))
+        else:
+            continue
+        if changed:
+            changes[field.name] = new
+    if changes:
+        node = dataclasses.replace(node, **changes)  # type: ignore[type-var]
+    result: float | None = None
+    if isinstance(node, n.Binary) and isinstance(node.left, n.Const):
+        if isinstance(node.right, n.Const):
+            result, line = _fold(node.left.value, node.op, node.right.value), node.line
+    elif isinstance(node, n.Unary) and node.op == "-" and isinstance(node.operand, n.Const):
+        result, line = -node.operand.value, node.line
+    if result is not None and math.isfinite(result):  # a constant is finite (nodes.Const)
+        return cast(Node, n.Const(result, line=line))
+    return node
+
+
+def fold_constants(ir: n.ScriptIR) -> n.ScriptIR:
+    """The script with every operation on constants replaced by its value.
+
+    Lua 5.1's parser folds such operations itself and files the result in the
+    function's constant table, where ``-0`` and ``0`` are one key (``-0 == 0``): a
+    ``0 * -1`` made every ``0`` of the chunk ``-0``, or the other way round. Folded
+    here, in doubles, as each target computes them (Lua's ``//`` and ``%``), a
+    negative zero reaches the targets as a constant, which each makes at run time
+    (Lua: ``_rs_negzero``). A division by zero is left to fail when run, and a
+    result that is not finite (an overflow) is left to be computed: Lua folds it
+    too, but to a constant no zero can collide with.
+    """
+    return dataclasses.replace(ir, body=tuple(_folded(stmt) for stmt in ir.body))
 
 
 def _without_writes(body: Iterable[n.Stmt]) -> tuple[n.Stmt, ...]:

@@ -15,15 +15,22 @@ import struct
 import traceback
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from types import CodeType
 from typing import Any, overload
 
 from ratescript.decision import Decision
-from ratescript.exceptions import CorruptStateError, ScriptError, ScriptRuntimeError
+from ratescript.exceptions import (
+    CorruptStateError,
+    ScriptCompileError,
+    ScriptError,
+    ScriptRuntimeError,
+)
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import KeyCodec, codec_for
 from ratescript.scriptdsl.frontend import lower_function
-from ratescript.scriptdsl.passes import readonly_twin
+from ratescript.scriptdsl.passes import fold_constants, readonly_twin, written_keys
 from ratescript.scriptdsl.runtime import namespace
+from ratescript.scriptdsl.targets.base import too_complex
 from ratescript.scriptdsl.targets.lua import generate_lua, generate_lua_batch
 from ratescript.scriptdsl.targets.memcached import MemcachedPlan, plan_memcached
 from ratescript.scriptdsl.targets.memory import generate_memory, memory_namespace
@@ -48,6 +55,7 @@ class Script:
     """
 
     def __init__(self, ir: n.ScriptIR, function: Callable[..., Any] | None = None) -> None:
+        ir = fold_constants(ir)  # every target sees the same constants (see the pass)
         self.ir = ir
         self.__wrapped__ = function
         self.name = ir.name
@@ -56,9 +64,11 @@ class Script:
         self.metadata_names: tuple[str, ...] = ir.metadata_names
         self.key_count = len(ir.keys)
         self.param_count = len(ir.params)
+        # Whether it may write a key: then its keys must be distinct (see `Store.run`).
+        self.writes = bool(written_keys(ir.body))
         self.codecs: tuple[KeyCodec, ...] = tuple(codec_for(spec) for spec in ir.keys)
         self.python_source, self.python_line_map = generate_python(ir)
-        code = compile(self.python_source, f"<ratescript {ir.name}>", "exec")
+        code = self.compiled(self.python_source, "", self.python_line_map)
         scope = namespace()
         exec(code, scope)  # our own generated source, from a checked IR
         self.compute: Callable[..., tuple[Any, ...]] = scope[ir.name]
@@ -72,7 +82,7 @@ class Script:
         self.memory_binder: Callable[..., Callable[[str, Sequence[float]], Decision]] | None = None
         if self.key_count == 1:
             self.memory_source, self.memory_line_map = generate_memory(ir)
-            fused = compile(self.memory_source, f"<ratescript {ir.name} in memory>", "exec")
+            fused = self.compiled(self.memory_source, " in memory", self.memory_line_map)
             scope = memory_namespace()
             exec(fused, scope)  # our own generated source, from a checked IR
             self.memory_binder = scope["_rs_bind"]
@@ -80,6 +90,21 @@ class Script:
         self._empty_metadata = not ir.metadata_names
         # A Lua reply: allowed (1 or 0), wait_ms, remaining, reset_ms, the metadata.
         self._lua_reply = struct.Struct(f"<{4 + len(ir.metadata_names)}d")
+
+    def compiled(self, source: str, variant: str, line_map: tuple[int, ...]) -> CodeType:
+        """``compile()`` of generated Python (``<ratescript name{variant}>``, the file name
+        ``python_error`` maps back), or a ``ScriptCompileError`` at the DSL line where
+        Python's own limits refuse it: 100 levels of indentation, 200 of parentheses,
+        20 nested loops, its parser's stack."""
+        try:
+            return compile(source, f"<ratescript {self.name}{variant}>", "exec")
+        except (SyntaxError, MemoryError, RecursionError) as exc:
+            reason, line = "Python's parser", 0
+            if isinstance(exc, SyntaxError):
+                reason = f"Python ({exc.msg})"
+                if exc.lineno and 0 < exc.lineno <= len(line_map):
+                    line = line_map[exc.lineno - 1]
+            raise too_complex(self.ir, line, reason) from None
 
     def __repr__(self) -> str:
         keys = ", ".join(k.name for k in self.keys)
@@ -114,7 +139,8 @@ class Script:
     def memory_wait_binder(self) -> Callable[..., Callable[[str, Sequence[float]], float]]:
         """``_rs_bind`` of ``memory_wait_source``, as ``memory_binder`` is of ``memory_source``."""
         scope = memory_namespace()
-        code = compile(self.memory_wait_source, f"<ratescript {self.name} in memory, wait>", "exec")
+        source = self.memory_wait_source  # sets memory_wait_line_map
+        code = self.compiled(source, " in memory, wait", self.memory_wait_line_map)
         exec(code, scope)  # our own generated source, from a checked IR
         return scope["_rs_bind"]  # type: ignore[no-any-return]
 
@@ -232,7 +258,15 @@ def script(
     """Compile a function written in the script DSL; ``readonly=True`` forbids writes."""
 
     def compile_function(func: Callable[..., Any]) -> Script:
-        return Script(lower_function(func, readonly=readonly), func)
+        try:
+            return Script(lower_function(func, readonly=readonly), func)
+        except RecursionError:  # the compiler recurses as deep as the script nests
+            code = func.__code__
+            raise ScriptCompileError(
+                f"the script nests too deeply to compile (in script `{code.co_name}`)",
+                filename=code.co_filename,
+                lineno=code.co_firstlineno,
+            ) from None
 
     if function is not None:
         return compile_function(function)

@@ -190,7 +190,27 @@ class Store(abc.ABC):
                 f"script `{script.name}` declares {len(script.keys)} keys, got {len(keys)}"
             )
         script.check_args(args)
-        return await self.run_script(script, self.script_keys(keys), args)
+        # Doubles, as Redis reads them (`%.17g`): an int would compare exactly past 2**53
+        # and have no -0.0 in the Python targets, which run it as it is given.
+        args = [*map(float, args)]
+        stored = self.script_keys(keys)
+        if len(stored) > 1 and script.writes and len(set(stored)) < len(stored):
+            # The Python targets read every key before the body runs, Lua at each `get`:
+            # after a write, two key parameters on one key would see different values.
+            first, second = next(
+                (stored.index(name), index)
+                for index, name in enumerate(stored)
+                if stored.index(name) < index
+            )
+            named = repr(keys[second])
+            if keys[first] != keys[second]:  # one name once tagged for Redis Cluster
+                named = f"{keys[first]!r} and {named}, both stored as {stored[second]!r}"
+            raise ConfigurationError(
+                f"script `{script.name}` writes, so its keys must be distinct: key "
+                f"parameters `{script.keys[first].name}` and `{script.keys[second].name}` "
+                f"name one key ({named})"
+            )
+        return await self.run_script(script, stored, args)
 
     #: True for a store whose single-key scripts finish without waiting (the in-process
     #: store): ``run_one`` then does what ``run`` does for one key, synchronously, and
@@ -198,7 +218,8 @@ class Store(abc.ABC):
     immediate: ClassVar[bool] = False
 
     def run_one(self, script: Script, key: str, args: Sequence[float]) -> Decision:
-        """``run`` of a one-key script, arguments checked, without waiting; see ``immediate``."""
+        """``run`` of a one-key script, arguments checked and floats (``run`` makes them
+        so; this path does not), without waiting; see ``immediate``."""
         raise NotImplementedError(f"{type(self).__name__} runs scripts only through `run`")
 
     def runners(

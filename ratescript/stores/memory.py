@@ -163,7 +163,9 @@ class InMemoryStore(Store):
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         # Inline, not through `run_one`: a call less per hit. Only single-key scripts
-        # have runners.
+        # have runners. The arguments made doubles as `Store.run` makes them (the
+        # runners take them as they are).
+        args = [*map(float, args)]
         runner = self._runners.get(script)
         if runner is not None and len(keys) == 1 and len(args) == script.param_count:
             return runner(keys[0], args)

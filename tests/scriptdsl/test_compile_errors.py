@@ -303,6 +303,64 @@ def test_reserved_parameter_name() -> None:
     compile_error(bad, "reserved for generated code: `_limit`")
 
 
+def test_non_ascii_variable() -> None:
+    # Python takes any Unicode identifier; Lua 5.1 could not load the script.
+    def bad(k: Key[float], x: float):
+        größe = x + 1  # <- here
+        return allow(remaining=größe)
+
+    compile_error(bad, "names in scripts must be ASCII (Lua's are): `größe`")
+
+
+def test_non_ascii_parameter() -> None:
+    def bad(k: Key[float], länge: float):  # <- here
+        return allow(remaining=länge)
+
+    compile_error(bad, "names in scripts must be ASCII")
+
+
+def test_non_ascii_loop_name() -> None:
+    def bad(k: Key[Log], x: float):
+        entries = k.get()
+        for t, stück in entries:  # <- here
+            pass
+        return allow(remaining=x)
+
+    compile_error(bad, "names in scripts must be ASCII (Lua's are): `stück`")
+
+
+class Sized(Record):
+    größe: float
+
+
+class Hidden(Record):
+    _x: float
+
+
+def test_non_ascii_field_of_a_key_record() -> None:
+    def bad(k: Key[Sized], x: float):  # <- here
+        return allow(remaining=x)
+
+    compile_error(bad, "record `Sized` has a field `größe`: field names must be ASCII")
+
+
+def test_non_ascii_field_of_a_record_variable() -> None:
+    def bad(k: Key[float], x: float):
+        s = Sized(x)  # <- here
+        return allow(remaining=x)
+
+    compile_error(bad, "record `Sized` has a field `größe`")
+
+
+def test_record_field_named_like_generated_code() -> None:
+    # `b.__x` would be `b___x`, as `b_.x` would: two values in one variable.
+    def bad(k: Key[float], x: float):
+        b = Hidden(x)  # <- here
+        return allow(remaining=x)
+
+    compile_error(bad, "neither start with `_` nor contain `__`")
+
+
 def test_script_named_like_a_generated_helper() -> None:
     # The generated Python defines the script as a global next to `_rs_floor` & co.
     def _rs_floor(k: Key[float], x: float):  # <- here
@@ -691,6 +749,14 @@ def test_unreachable_after_break() -> None:
 
 
 # --- flow ----------------------------------------------------------------------------------
+
+
+def test_tuple_assignment_repeating_a_name() -> None:
+    def bad(k: Key[float], a: float):
+        x, y, x = a, a + 1, a + 2  # <- here
+        return allow(remaining=x + y)
+
+    compile_error(bad, "`x` is assigned twice in one tuple assignment")
 
 
 def test_use_before_the_first_assignment() -> None:

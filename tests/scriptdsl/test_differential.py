@@ -28,7 +28,8 @@ from ratescript.conformance.executors import (
 )
 from ratescript.decision import Decision
 from ratescript.exceptions import ScriptRuntimeError
-from ratescript.scriptdsl import Key, Log, Record, allow, ceil, floor, script, window_index
+from ratescript.scriptdsl import Key, Log, Record, allow, ceil, deny, floor, script, window_index
+from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 
@@ -234,6 +235,54 @@ def test_constant_zeros_keep_their_sign_in_every_reply(a: float) -> None:
     run_everywhere(signed_zeros, [(0.0, "x", (a,))])
 
 
+@script
+def folds_to_negative_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    z = 0 * -1  # -0.0: folded by Lua 5.1, whose constant table then took every 0 for it
+    out.set(0 / -5)
+    return allow(
+        remaining=z, reset_ms=a * 0, zero=0, floored=0 // -5, negated=-(0 * 1),
+        tiny=-1e-300 * 1e-300, mod=-3 % 3, sum=1 + 2 * 3 - 4 / 8,
+    )  # fmt: skip
+
+
+@script
+def zero_before_negative_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    y = a * 0  # the chunk's constant 0 comes first...
+    z = 0 * -1  # ...and Lua 5.1 read this -0 as it
+    return allow(remaining=y, reset_ms=z)
+
+
+@pytest.mark.parametrize("compiled", [folds_to_negative_zero, zero_before_negative_zero])
+@pytest.mark.parametrize("a", [1.0, -1.0])
+def test_operations_on_constants_keep_the_sign_of_zero(compiled: Script, a: float) -> None:
+    """The compiler folds them (``passes.fold_constants``), so Lua's parser never does."""
+    run_everywhere(compiled, [(0.0, "x", (a,))])
+
+
+def test_operations_on_constants_are_folded_before_any_target() -> None:
+    stored, verdict = folds_to_negative_zero.ir.body[1:]
+    assert isinstance(stored, n.StoreKey) and isinstance(verdict, n.Return)
+    values = [
+        *stored.values, verdict.wait_ms, verdict.remaining, verdict.reset_ms, *verdict.metadata
+    ]  # fmt: skip
+    shown = [b"%.17g" % v.value if isinstance(v, n.Const) else type(v).__name__ for v in values]
+    # 0 / -5, then the verdict: 0, z, a * 0 and the metadata (`-3 % 3` is Lua's: +0).
+    assert shown == [b"-0", b"0", "Var", "Binary", b"0", b"-0", b"-0", b"-0", b"0", b"6.5"]
+    assert "_rs_negzero" in folds_to_negative_zero.lua_source
+
+
+@script
+def divides_constants_by_zero(out: Key[float], a: float):  # type: ignore[no-untyped-def]
+    return allow(remaining=a + 1 / 0)
+
+
+def test_a_constant_division_by_zero_still_fails_when_run() -> None:
+    with in_memory_store() as memory:
+        for executor in (PythonExecutor(), LuaExecutor(), memory):
+            with pytest.raises(ScriptRuntimeError, match="division by zero"):
+                executor.run(divides_constants_by_zero, ["x"], (1.0,), 0.0)
+
+
 class Pair(Record):
     first: float
     second: float
@@ -264,6 +313,58 @@ def test_a_number_that_is_not_finite_is_never_stored(
                 executor.run(keeps, ["x"], args, 0.0)
             assert executor.state(0.0, ["x"]) == PythonExecutor().state(0.0, ["x"])
     run_everywhere(keeps, [(0.0, "x", (1.0, 2.0, 3.0))])
+
+
+@script
+def reads_a_log_after_deleting_it(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    log.delete()
+    fresh = log.get()  # read after the write: empty
+    fresh.append(t, 1)
+    log.set(fresh)
+    return allow(remaining=fresh.count(), total=fresh.sum())
+
+
+@script
+def reads_a_log_after_storing_it(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    first = log.get()
+    first.append(t, 1)
+    log.set(first)
+    again = log.get()  # read after the write: what was just stored
+    again.append(t + 1, 2)
+    log.set(again)
+    return allow(remaining=again.count(), total=again.sum())
+
+
+@script
+def reads_a_log_on_one_path(log: Key[Log], t: float):  # type: ignore[no-untyped-def]
+    if t > 5:
+        seen = log.get()  # read on this path only; the write below follows both
+        if seen.count() > 3:
+            log.delete()
+            return deny(wait_ms=seen.sum())
+    more = log.get()
+    more.append(t, 1)
+    log.set(more)
+    return allow(remaining=more.count())
+
+
+@pytest.mark.parametrize(
+    "reads_after",
+    [
+        *(
+            pytest.param(compiled, id=compiled.name)
+            for compiled in (reads_a_log_after_deleting_it, reads_a_log_after_storing_it)
+        ),
+        pytest.param(reads_a_log_on_one_path, id="reads_a_log_on_one_path"),
+        pytest.param(by_range(reads_a_log_after_storing_it), id="after_storing_by_range"),
+        pytest.param(by_range(reads_a_log_on_one_path), id="on_one_path_by_range"),
+    ],
+)
+def test_a_log_read_after_a_write_to_its_key_decides_alike(reads_after: Script) -> None:
+    """Before a write, the Lua target takes the entries of the logs read from the key:
+    only of those read by then, and of one read on some paths only if it was."""
+    steps = [(float(t), "x", (float(t),)) for t in (1, 2, 3, 6, 7, 8, 9, 10, 4, 11, 12)]
+    run_everywhere(reads_after, steps)
 
 
 @script

@@ -7,14 +7,33 @@ Each target subclasses ``Generator`` and writes one method per node kind,
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from ratescript.exceptions import ScriptCompileError
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.emit import Emitter
 from ratescript.scriptdsl.nodes import EXPR_NODES, STMT_NODES
 
-__all__ = ["EXPR_NODES", "STMT_NODES", "Generator"]
+__all__ = ["EXPR_NODES", "STMT_NODES", "Generator", "too_complex"]
+
+
+def too_complex(ir: n.ScriptIR, line: int, reason: str) -> ScriptCompileError:
+    """A target's own limit, met at DSL ``line`` (0: the script's), as a compile error.
+
+    The front end checks what every target needs; a target that cannot take a script
+    for a limit of its own (Lua 5.1's locals, Python's parser) says so at decoration
+    time, with the author's line, rather than when a store first runs the script.
+    """
+    line = line or ir.first_line
+    return ScriptCompileError(
+        f"the script is too large for {reason}: give parts of it names, or split it "
+        f"(in script `{ir.name}`)",
+        filename=ir.filename,
+        lineno=line,
+        source_line=linecache.getline(ir.filename, line),
+    )
 
 
 class Generator:

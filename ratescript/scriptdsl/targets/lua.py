@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 from ratescript.scriptdsl import nodes as n
 from ratescript.scriptdsl.codec import LOG_MAGIC
-from ratescript.scriptdsl.passes import checked_on_entry, may_fail, nonzero, statements
-from ratescript.scriptdsl.targets.base import Generator
+from ratescript.scriptdsl.passes import checked_on_entry, children, may_fail, nonzero, statements
+from ratescript.scriptdsl.targets.base import Generator, too_complex
 
 __all__ = ["LuaGenerator", "generate_lua", "generate_lua_batch"]
 
@@ -351,6 +351,115 @@ def _plain(node: n.Expr) -> bool:
     return isinstance(node, n.Var | n.Now | n.Const)
 
 
+# Lua 5.1 refuses, when Redis loads the script, a function of more than 200 active
+# locals (LUAI_MAXVARS), a chunk nesting more than 200 parser calls ("too many syntax
+# levels", LUAI_MAXCCALLS: each block, each parenthesis and right operand; also the
+# names of one assignment) and an expression needing more than 250 registers
+# (MAXSTACK, "function or expression too complex"). The generator counts the locals it
+# declares and bounds the rest per statement (`_levels`, `_registers`, `_cost`), as the
+# code it writes needs them at most, so that a script over a limit fails when it is
+# compiled; a test loads scripts near each limit in Lua 5.1. The parser levels keep a
+# margin for what the loader's own calls hold (lupa's `loadstring` two, Redis's one).
+_MAX_LOCALS = 200
+_MAX_LEVELS = 195
+_MAX_REGISTERS = 245
+
+
+def _levels(node: n.Expr) -> int:
+    """Parser levels ``node`` opens at most, as written here, within the level it is in."""
+    if isinstance(node, n.Binary):
+        left, right = _levels(node.left), _levels(node.right)
+        if node.op in ("/", "//") and not nonzero(node.right):
+            # "(b ~= 0 and a / b or error(...))" or "_rs_div(a, b)"; "//" inside "_rs_floor(".
+            quotient = 1 + max(1 + left, 2 + right, 2)
+        elif node.op == "%" and _plain(node.left) and _plain(node.right):
+            quotient = 9  # "(b ~= 0 and (a - _rs_floor(a / b) * b) or error(...))"
+        elif node.op == "%":
+            quotient = 1 + max(left, right)  # "_rs_mod(a, b)"
+        else:
+            quotient = 1 + max(left, 1 + right)  # "(a op b)"
+        return quotient + 1 if node.op == "//" else quotient
+    if isinstance(node, n.Unary):
+        return (3 if node.op == "-" else 2) + _levels(node.operand)  # "(-(x))", "(not x)"
+    if isinstance(node, n.LogEdge):
+        return 1 + max(3, 1 + _levels(node.default))
+    inside = children(node)
+    if not inside:
+        return 2  # a name, or a negative constant: "(-5)"
+    # "(a and b)", "(a < b)", "(t and a or b)", "_rs_min(a, b, ...)"
+    return 2 + max(map(_levels, inside))
+
+
+def _registers(node: n.Expr) -> int:
+    """Registers evaluating ``node`` takes at most, as written here, its result's included."""
+    if isinstance(node, n.Binary):
+        left, right = _registers(node.left), _registers(node.right)
+        if node.op == "%":
+            both_plain = _plain(node.left) and _plain(node.right)
+            return 4 if both_plain else max(1 + left, 2 + right)
+        if node.op in ("/", "//") and not nonzero(node.right):
+            quotient = 1 + max(left, 2) if _plain(node.right) else max(1 + left, 2 + right)
+        else:
+            quotient = max(left, 1 + right)
+        return quotient + 1 if node.op == "//" else quotient
+    if isinstance(node, n.LogEdge):  # "(log.n >= log.h and _rs_log_at(log, j) or default)"
+        return 1 + max(3, _registers(node.default))
+    if isinstance(node, n.LogCount):  # "(log.n - log.h + 1)"
+        return 2
+    if isinstance(node, n.Compare):  # the left operand held while the right is evaluated
+        return max(_registers(node.left), 1 + _registers(node.right))
+    if isinstance(node, n.Unary | n.Logical | n.Cond):  # each operand in one register
+        return max(map(_registers, children(node)))
+    # A function and its arguments, each held while the next is evaluated; a leaf: one.
+    return _in_turn(children(node), 1)
+
+
+def _in_turn(values: Sequence[n.Expr], first: int = 0) -> int:
+    """Registers of values evaluated into consecutive registers, after ``first`` held
+    (at least one: a leaf's)."""
+    return max((first + i + _registers(v) for i, v in enumerate(values)), default=first or 1)
+
+
+def _cost(node: n.Stmt) -> tuple[int, int]:
+    """Parser levels (within the statement's block) and registers (beyond the locals)
+    ``node`` takes at most, as ``LuaBody`` writes it."""
+    ttl = node.ttl_ms if isinstance(node, n.StoreKey) else None
+    ttl_levels, ttl_registers = (0, 0) if ttl is None else (_levels(ttl), _registers(ttl))
+    if isinstance(node, n.Assign):  # an assignment's names are parser levels too
+        levels = max(len(node.names), 1 + max(map(_levels, node.values)))
+        return levels, max(len(node.names), _in_turn(node.values))
+    if isinstance(node, n.If):  # with its `elseif`s, on the same level
+        tests = [node.test]
+        while len(node.orelse) == 1 and isinstance(node.orelse[0], n.If):
+            node = node.orelse[0]
+            tests.append(node.test)
+        return 1 + max(map(_levels, tests)), max(map(_registers, tests))
+    if isinstance(node, n.Return):  # "return _rs_pack(layout, allowed, wait_ms, ...)"
+        values = [node.wait_ms, node.remaining, node.reset_ms, *node.metadata]
+        return 2 + max(map(_levels, values)), _in_turn(values, 3)
+    if isinstance(node, n.LoadKey):  # the targets' names in "if _r then", defaults in "else"
+        count = len(node.targets)
+        defaults = max(map(_levels, node.defaults), default=0)
+        return max(6, 2 + defaults, count + 1), max(count + 2, 6, _in_turn(node.defaults))
+    if isinstance(node, n.StoreKey) and node.values:
+        # "do local _v0, ... = values", then "redis.call('SET', KEYS[i], _rs_fmt(pattern,
+        # _v0, ...), 'PX', _rs_fmt('%d', _rs_max(1, _rs_min(C, _rs_ceil(ttl_ms)))))"
+        count = len(node.values)  # the `_v` locals, then the call on them
+        levels = max(6, 2 + max(map(_levels, node.values)), 6 + ttl_levels)
+        registers = count + max(5 + count, 12 + ttl_registers if ttl else 0)
+        return levels, max(_in_turn(node.values), registers)
+    if isinstance(node, n.StoreKey):  # a log: "_rs_set_log(log, i, _rs_fmt('%d', ...))"
+        return max(6, 6 + ttl_levels), max(6, 10 + ttl_registers)
+    if isinstance(node, n.LogTrim):
+        return 1 + _levels(node.cutoff), max(3, 2 + _registers(node.cutoff))
+    if isinstance(node, n.LogAppend):
+        levels = 1 + max(_levels(node.time), _levels(node.amount))
+        return levels, max(5, 2 + _registers(node.time), 3 + _registers(node.amount))
+    if isinstance(node, n.ForLog):  # its four locals, and "t, a = _rs_log_at(log, i)"
+        return 6, 8
+    return 6, 6  # a deletion, a break, a dropped entry
+
+
 def _checked(divisor: str, value: str) -> str:
     return f"({divisor} ~= 0 and {value} or error('ratescript: division by zero'))"
 
@@ -451,7 +560,38 @@ class LuaGenerator(Generator):
         for text, origin in body.lines:
             out.origin = origin
             out.line(text)
+        self.check_limits(body, len(ir.params) + len(declared))
         return out.source
+
+    def check_limits(self, body: LuaBody, names: int) -> None:
+        """Refuse a script Lua 5.1 would not load (see ``_MAX_LOCALS``)."""
+        helpers = sum(
+            1 if line.startswith("local function") else line.split("=")[0].count(",") + 1
+            for helper in self.helpers
+            for line in _HELPERS[helper][0].split("\n")
+            if line.startswith("local ")
+        )
+        # The function running the body holds the helpers, or `_rs_hit`'s KEYS and ARGV
+        # when wrapped (`batched`, and `single` where it saves keys: not in the read-only
+        # twin, which has no more helpers); then `_now`, parameters and variables, `_r`.
+        held = max(helpers, 2) + self.ir.uses_now + names + body.needs_read_slot
+        count = held + body.temporaries
+        if count > _MAX_LOCALS:
+            reason = (
+                f"Lua 5.1's {_MAX_LOCALS} locals (it needs about {count}: one per "
+                "parameter, variable and record field)"
+            )
+            raise too_complex(self.ir, 0, reason)
+        levels, line = body.deepest
+        if levels > _MAX_LEVELS:
+            reason = (
+                f"Lua 5.1's parser (it nests about {levels} levels deep, at most {_MAX_LEVELS})"
+            )
+            raise too_complex(self.ir, line, reason)
+        registers, line = body.widest
+        if held + registers > _MAX_REGISTERS:
+            reason = f"Lua 5.1's registers (it needs about {held + registers} of {_MAX_REGISTERS})"
+            raise too_complex(self.ir, line, reason)
 
     def wrapped(self, source: str, trailer: list[str]) -> str:
         """``source`` with its body run as ``_rs_hit(KEYS, ARGV)``, then ``trailer``."""
@@ -528,6 +668,20 @@ class LuaBody(Generator):
         for stmt in statements(parent.ir.body):
             if isinstance(stmt, n.LoadKey) and parent.ir.keys[stmt.key].kind is n.KeyKind.LOG:
                 self.logs_of.setdefault(stmt.key, []).append(stmt.targets[0])
+        # The logs whose read is generated so far, and per open block those read in it:
+        # a write takes the entries of a log read on every path to it; of one read on
+        # some paths only (in a branch or a loop before it) if it is not nil; and leaves
+        # a log read after it alone (writes are never in loops: "after" is in the text).
+        self.read_logs: set[str] = set()
+        self.read_in_block: list[set[str]] = []
+        # What Lua 5.1's limits need (see `_MAX_LOCALS`): the most locals of nested blocks
+        # open at once (a loop's four, a stored record's values), and the statement
+        # nesting deepest in the parser and needing most registers (its loops' locals
+        # included), with its DSL line.
+        self.temporaries = 1
+        self.loop_depth = 0
+        self.deepest = (0, 0)
+        self.widest = (0, 0)
 
     @property
     def lines(self) -> list[tuple[str, int]]:
@@ -628,6 +782,20 @@ class LuaBody(Generator):
         names = ", ".join(self.parent.name(x) for x in node.names)
         self.out.line(f"{names} = {', '.join(self.expr(v) for v in node.values)}")
 
+    def block(self, body: Sequence[n.Stmt]) -> None:
+        self.read_in_block.append(set())
+        super().block(body)
+        self.read_in_block.pop()
+
+    def stmt(self, node: n.Stmt) -> None:
+        levels, registers = _cost(node)
+        # A block per one open, the body's own included (in `_rs_hit`, under the chunk's).
+        self.deepest = max(self.deepest, (1 + len(self.read_in_block) + levels, node.line))
+        self.widest = max(self.widest, (4 * self.loop_depth + registers, node.line))
+        if isinstance(node, n.StoreKey):
+            self.temporaries = max(self.temporaries, len(node.values))
+        super().stmt(node)
+
     def nested(self, stmts: tuple[n.Stmt, ...]) -> None:
         self.out.indent()
         self.block(stmts)
@@ -656,7 +824,10 @@ class LuaBody(Generator):
         self.out.indent()
         time_var, amount_var = self.parent.name(node.time_var), self.parent.name(node.amount_var)
         self.out.line(f"{time_var}, {amount_var} = {self.use('_rs_log_at')}({log}, {index})")
+        self.loop_depth += 1  # a numeric `for` holds four locals: three hidden, and `index`
+        self.temporaries = max(self.temporaries, 4 * self.loop_depth)
         self.block(node.body)
+        self.loop_depth -= 1
         self.out.dedent()
         self.out.line("end")
 
@@ -684,6 +855,8 @@ class LuaBody(Generator):
         if spec.kind is n.KeyKind.LOG:
             log = self.parent.log(node.targets[0])
             self.out.line(f"{log} = {self.use('_rs_get_log')}({slot})")
+            self.read_logs.add(node.targets[0])
+            self.read_in_block[-1].add(node.targets[0])
             return
         # The defaults are evaluated only in the "else" branch, before any target is set,
         # so a default may refer to the old value of its own target.
@@ -730,8 +903,13 @@ class LuaBody(Generator):
             self.out.line(f"  {undo}[{index}] = {{v, redis.call('PTTL', KEYS[{index}])}}")
             self.out.line("end")
         for log in self.logs_of.get(slot, ()):
-            if log != keep:
-                self.out.line(f"{self.use('_rs_log_own')}({self.parent.log(log)})")
+            if log == keep or log not in self.read_logs:
+                continue  # read after this write, if at all: it will read what is written
+            own = f"{self.use('_rs_log_own')}({self.parent.log(log)})"
+            if any(log in read for read in self.read_in_block):
+                self.out.line(own)
+            else:
+                self.out.line(f"if {self.parent.log(log)} then {own} end")
         if self.logs_of and keep is None:
             self.out.line(f"{self.use('_rs_dirty')}[{slot + 1}] = true")
 

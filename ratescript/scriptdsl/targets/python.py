@@ -55,7 +55,8 @@ class PythonGenerator(Generator):
     # --- expressions -----------------------------------------------------------------
 
     def expr_Const(self, node: n.Const) -> str:
-        return repr(node.value) if node.value >= 0 else f"({node.value!r})"
+        text = repr(node.value)  # -0.0 too: the sign, not the value, says "negative"
+        return f"({text})" if text[0] == "-" else text
 
     def expr_BoolConst(self, node: n.BoolConst) -> str:
         return "True" if node.value else "False"

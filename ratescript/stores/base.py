@@ -202,13 +202,10 @@ class Store(abc.ABC):
                 for index, name in enumerate(stored)
                 if stored.index(name) < index
             )
-            named = repr(keys[second])
-            if keys[first] != keys[second]:  # one name once tagged for Redis Cluster
-                named = f"{keys[first]!r} and {named}, both stored as {stored[second]!r}"
             raise ConfigurationError(
                 f"script `{script.name}` writes, so its keys must be distinct: key "
                 f"parameters `{script.keys[first].name}` and `{script.keys[second].name}` "
-                f"name one key ({named})"
+                f"name one key ({keys[second]!r})"
             )
         return await self.run_script(script, stored, args)
 

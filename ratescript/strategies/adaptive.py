@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, ceil, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_number
 
 __all__ = [
     "AdaptiveThrottleStatMetadata",
@@ -115,11 +115,6 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ConfigurationError(f"{name} must be a number in (0, 1], got {value!r}")
-
-
 @dataclass(frozen=True)
 class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
     """A fixed window of ``rate.limit × factor`` that tightens under sustained load.
@@ -152,10 +147,8 @@ class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        _check_fraction("load_threshold", self.load_threshold)
-        _check_fraction("reduction_factor", self.reduction_factor)
-        _check_fraction("recovery_rate", self.recovery_rate)
-        _check_fraction("min_limit_ratio", self.min_limit_ratio)
+        for name in ("load_threshold", "reduction_factor", "recovery_rate", "min_limit_ratio"):
+            check_number("AdaptiveThrottleStrategy", name, getattr(self, name), high=1.0)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

@@ -30,6 +30,7 @@ from ratescript.scriptdsl import Key, Log, allow, ceil, deny, now_ms, script
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_number
 
 __all__ = [
     "ConcurrencyLimitStatMetadata",
@@ -147,12 +148,8 @@ class ConcurrencyLimitStrategy(Strategy[ConcurrencyLimitStatMetadata]):
     def __post_init__(self) -> None:
         for name in ("max_in_flight", "lease_ms"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (math.isfinite(value) and value > 0)
-            ):
-                raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}")
+            if value is not None:
+                check_number("ConcurrencyLimitStrategy", name, value)
 
     def _max_in_flight(self, rate: Rate) -> float:
         return float(rate.limit if self.max_in_flight is None else self.max_in_flight)

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_number
 
 __all__ = ["GCRAStatMetadata", "GCRAStrategy", "gcra"]
 
@@ -76,10 +76,7 @@ class GCRAStrategy(Strategy[GCRAStatMetadata]):
     hit_metadata = frozenset({"conformant", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
-        if not self.burst_tolerance_ms >= 0:
-            raise ConfigurationError(
-                f"burst_tolerance_ms must be >= 0, got {self.burst_tolerance_ms!r}"
-            )
+        check_number("GCRAStrategy", "burst_tolerance_ms", self.burst_tolerance_ms, low_open=False)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

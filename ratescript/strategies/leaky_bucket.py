@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_number
 
 __all__ = [
     "LeakyBucketStatMetadata",
@@ -115,8 +115,8 @@ class LeakyBucketStrategy(Strategy[LeakyBucketStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.capacity is not None and not self.capacity > 0:
-            raise ConfigurationError(f"capacity must be > 0, got {self.capacity!r}")
+        if self.capacity is not None:
+            check_number("LeakyBucketStrategy", "capacity", self.capacity)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
@@ -139,8 +139,8 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
     hit_metadata = frozenset({"delay_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
-        if self.max_queue is not None and not self.max_queue > 0:
-            raise ConfigurationError(f"max_queue must be > 0, got {self.max_queue!r}")
+        if self.max_queue is not None:
+            check_number("LeakyBucketWithQueueStrategy", "max_queue", self.max_queue)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

@@ -23,6 +23,7 @@ from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, now_ms, script, window_index
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
+from ratescript.strategies.checks import check_number
 from ratescript.strategies.fixed_window import Window
 
 __all__ = [
@@ -163,15 +164,7 @@ class TieredRateStrategy(Strategy[TieredRateStatMetadata]):
             raise ConfigurationError("tier_multipliers needs at least one tier")
         for tier, multiplier in multipliers.items():
             _check_tier_name(tier)
-            if (
-                isinstance(multiplier, bool)
-                or not isinstance(multiplier, int | float)
-                or not (math.isfinite(multiplier) and multiplier > 0)
-            ):
-                raise ConfigurationError(
-                    f"the multiplier of tier {tier!r} must be a finite number > 0, "
-                    f"got {multiplier!r}"
-                )
+            check_number("TieredRateStrategy", f"the multiplier of tier {tier!r}", multiplier)
         if self.default_tier not in multipliers:
             raise ConfigurationError(
                 f"default_tier {self.default_tier!r} is not one of the tiers {sorted(multipliers)}"

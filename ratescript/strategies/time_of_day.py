@@ -38,6 +38,7 @@ from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script, window
 from ratescript.scriptdsl.runtime import lua_floor, lua_mod
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
+from ratescript.strategies.checks import check_number
 from ratescript.strategies.fixed_window import Window
 from ratescript.strategies.tiered import scaled_limit
 
@@ -153,13 +154,8 @@ def _check_window(window: object) -> tuple[int, int, float]:
         raise ConfigurationError(
             f"a time window needs 0 <= start < 24, 0 <= end <= 24 and start != end: {window!r}"
         )
-    if (
-        isinstance(multiplier, bool)
-        or not isinstance(multiplier, int | float)
-        or not (math.isfinite(multiplier) and multiplier > 0)
-    ):
-        raise ConfigurationError(f"a time window's multiplier must be > 0, got {window!r}")
-    return (start, end, float(multiplier))
+    multiplier = check_number("TimeOfDayStrategy", f"the multiplier of {window!r}", multiplier)
+    return (start, end, multiplier)
 
 
 @lru_cache(maxsize=1024)
@@ -199,13 +195,10 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
 
     def __post_init__(self) -> None:
         windows = tuple(_check_window(window) for window in self.time_windows)
-        offset = self.timezone_offset
-        if isinstance(offset, bool) or not (
-            isinstance(offset, int | float) and -12 <= offset <= 14
-        ):
-            raise ConfigurationError(
-                f"timezone_offset must be a number of hours from -12 to 14, got {offset!r}"
-            )
+        check_number(
+            "TimeOfDayStrategy", "timezone_offset", self.timezone_offset, low=-12.0,
+            low_open=False, high=14.0,
+        )  # fmt: skip
         object.__setattr__(self, "time_windows", windows)
         object.__setattr__(self, "hourly_multipliers", _hourly_multipliers(windows))
 

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_number
 
 __all__ = [
     "Bucket",
@@ -119,8 +119,8 @@ class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.burst_size is not None and not self.burst_size > 0:
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
+        if self.burst_size is not None:
+            check_number("TokenBucketStrategy", "burst_size", self.burst_size)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
@@ -142,10 +142,11 @@ class TokenBucketWithDebtStrategy(Strategy[TokenBucketWithDebtStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.burst_size is not None and not self.burst_size > 0:
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
-        if self.max_debt is not None and not self.max_debt >= 0:
-            raise ConfigurationError(f"max_debt must be >= 0, got {self.max_debt!r}")
+        owner = "TokenBucketWithDebtStrategy"
+        if self.burst_size is not None:
+            check_number(owner, "burst_size", self.burst_size)
+        if self.max_debt is not None:
+            check_number(owner, "max_debt", self.max_debt, low_open=False)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None

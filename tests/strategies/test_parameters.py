@@ -1,0 +1,117 @@
+"""Strategy parameters are checked when a strategy is built, all the same way."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from ratescript.exceptions import ConfigurationError
+from ratescript.strategies import (
+    AdaptiveThrottleStrategy,
+    ConcurrencyLimitStrategy,
+    CostBasedTokenBucketStrategy,
+    GCRAStrategy,
+    LeakyBucketStrategy,
+    LeakyBucketWithQueueStrategy,
+    PriorityQueueStrategy,
+    QuotaWithRolloverStrategy,
+    Strategy,
+    TieredRateStrategy,
+    TimeOfDayStrategy,
+    TokenBucketStrategy,
+    TokenBucketWithDebtStrategy,
+)
+from ratescript.strategies.checks import check_number
+
+T0 = 1_700_000_000_000.0
+DAY_MS = 86_400_000
+
+#: Every numeric parameter: how to build a strategy with it, and values it must refuse.
+NOT_NUMBERS: tuple[object, ...] = ("5", True, False, None, [1], 1j)
+NOT_FINITE: tuple[object, ...] = (math.inf, -math.inf, math.nan, 10**400)
+PARAMETERS: dict[str, tuple[Callable[[Any], Strategy[Any]], tuple[object, ...]]] = {
+    "token_bucket.burst_size": (lambda v: TokenBucketStrategy(burst_size=v), (0, -1.0)),
+    "debt.burst_size": (lambda v: TokenBucketWithDebtStrategy(burst_size=v), (0.0,)),
+    "debt.max_debt": (lambda v: TokenBucketWithDebtStrategy(max_debt=v), (-0.5,)),
+    "leaky.capacity": (lambda v: LeakyBucketStrategy(capacity=v), (0,)),
+    "queue.max_queue": (lambda v: LeakyBucketWithQueueStrategy(max_queue=v), (0, -3)),
+    "gcra.burst_tolerance_ms": (lambda v: GCRAStrategy(burst_tolerance_ms=v), (-1e-9,)),
+    "adaptive.load_threshold": (lambda v: AdaptiveThrottleStrategy(load_threshold=v), (0, 1.5)),
+    "adaptive.reduction_factor": (lambda v: AdaptiveThrottleStrategy(reduction_factor=v), (2,)),
+    "adaptive.recovery_rate": (lambda v: AdaptiveThrottleStrategy(recovery_rate=v), (-0.1,)),
+    "adaptive.min_limit_ratio": (lambda v: AdaptiveThrottleStrategy(min_limit_ratio=v), (0,)),
+    "priority.reserved_fraction": (lambda v: PriorityQueueStrategy(reserved_fraction=v), (1,)),
+    "priority.burst_size": (lambda v: PriorityQueueStrategy(burst_size=v), (0,)),
+    "quota.rollover_percentage": (
+        lambda v: QuotaWithRolloverStrategy(rollover_percentage=v),
+        (-0.1, 1.01),
+    ),
+    "quota.max_rollover": (lambda v: QuotaWithRolloverStrategy(max_rollover=v), (-1,)),
+    "time_of_day.timezone_offset": (lambda v: TimeOfDayStrategy(timezone_offset=v), (15, -13)),
+    "time_of_day.multiplier": (lambda v: TimeOfDayStrategy([(0, 24, v)]), (0,)),
+    "tiered.multiplier": (lambda v: TieredRateStrategy({"free": v}, "free"), (0, -2)),
+    "cost_based.burst_size": (lambda v: CostBasedTokenBucketStrategy(burst_size=v), (0,)),
+    "cost_based.average_window": (
+        lambda v: CostBasedTokenBucketStrategy(average_window=v),
+        (0.5,),
+    ),
+    "cost_based.min_refill_rate": (
+        lambda v: CostBasedTokenBucketStrategy(min_refill_rate=v),
+        (0, 1.5),
+    ),
+    "concurrency.max_in_flight": (lambda v: ConcurrencyLimitStrategy(max_in_flight=v), (0,)),
+    "concurrency.lease_ms": (lambda v: ConcurrencyLimitStrategy(lease_ms=v), (-5,)),
+}
+#: Parameters where None means "the default" rather than a mistake.
+OPTIONAL = {
+    "token_bucket.burst_size",
+    "debt.burst_size",
+    "debt.max_debt",
+    "leaky.capacity",
+    "queue.max_queue",
+    "priority.burst_size",
+    "quota.max_rollover",
+    "cost_based.burst_size",
+    "concurrency.max_in_flight",
+    "concurrency.lease_ms",
+}
+
+
+def _bad_values(name: str) -> list[object]:
+    _build, out_of_range = PARAMETERS[name]
+    values = [*NOT_NUMBERS, *NOT_FINITE, *out_of_range]
+    return [v for v in values if not (v is None and name in OPTIONAL)]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [(name, value) for name in PARAMETERS for value in _bad_values(name)],
+    ids=repr,
+)
+def test_a_bad_parameter_is_a_configuration_error_at_construction(name: str, value: object) -> None:
+    build, _ = PARAMETERS[name]
+    with pytest.raises(ConfigurationError):
+        build(value)
+
+
+@pytest.mark.parametrize("name", list(PARAMETERS))
+def test_good_parameters_of_any_real_type_are_accepted(name: str) -> None:
+    build, _ = PARAMETERS[name]
+    for value in (1, 1.0, Fraction(1, 2), 0.75):
+        if name == "priority.reserved_fraction":  # 2 × it below 1 (three levels)
+            value /= 3
+        elif name == "cost_based.average_window":  # >= 1
+            value *= 2
+        build(value)
+
+
+def test_the_message_names_the_strategy_the_parameter_and_the_range() -> None:
+    with pytest.raises(ConfigurationError, match=r"TokenBucketStrategy: burst_size .* > 0"):
+        TokenBucketStrategy(burst_size=math.inf)
+    with pytest.raises(ConfigurationError, match=r"reduction_factor .* in \(0, 1\], got 2"):
+        AdaptiveThrottleStrategy(reduction_factor=2)
+    assert check_number("S", "x", Fraction(3, 4), high=1.0) == 0.75

@@ -20,6 +20,7 @@ missing key: full limit, no hits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -27,7 +28,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, ceil, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "AdaptiveThrottleStatMetadata",
@@ -153,6 +154,10 @@ class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # The key is kept until the factor is back to 1: the window, the one after it,
+        # and as many as recovering from the floor takes.
+        windows = 2 + math.ceil((1 - self.min_limit_ratio) / self.recovery_rate)
+        check_horizon("AdaptiveThrottleStrategy", rate, windows * rate.expire + 1, "recovery")
         return (
             float(rate.limit),
             float(rate.expire),

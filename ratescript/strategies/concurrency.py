@@ -30,7 +30,7 @@ from ratescript.scriptdsl import Key, Log, allow, ceil, deny, now_ms, script
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "ConcurrencyLimitStatMetadata",
@@ -158,6 +158,8 @@ class ConcurrencyLimitStrategy(Strategy[ConcurrencyLimitStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         lease = float(rate.expire if self.lease_ms is None else self.lease_ms)
+        # A lease ends lease_ms after the millisecond it was taken in.
+        check_horizon("ConcurrencyLimitStrategy", rate, lease + 1, "the lease")
         return (self._max_in_flight(rate), lease, cost)
 
     async def release(

@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "CostBasedTokenBucketStatMetadata",
@@ -147,6 +147,9 @@ class CostBasedTokenBucketStrategy(Strategy[CostBasedTokenBucketStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.burst_size is None else self.burst_size)
+        # The slowest refill is min_refill_rate of the base rate.
+        refill_ms = capacity * rate.expire / rate.limit / self.min_refill_rate + 1
+        check_horizon("CostBasedTokenBucketStrategy", rate, refill_ms, "the capacity")
         return (
             capacity,
             rate.limit / rate.expire,

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon
 
 __all__ = ["FixedWindowStatMetadata", "FixedWindowStrategy", "Window", "fixed_window"]
 
@@ -69,4 +70,5 @@ class FixedWindowStrategy(Strategy[FixedWindowStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("FixedWindowStrategy", rate, rate.expire, "the period")
         return (float(rate.limit), float(rate.expire), cost)

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = ["GCRAStatMetadata", "GCRAStrategy", "gcra"]
 
@@ -81,4 +81,7 @@ class GCRAStrategy(Strategy[GCRAStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
-        return (rate.expire / rate.limit, float(self.burst_tolerance_ms), cost)
+        interval = rate.expire / rate.limit
+        tolerance = float(self.burst_tolerance_ms)
+        check_horizon("GCRAStrategy", rate, interval + tolerance + 1, "burst_tolerance_ms")
+        return (interval, tolerance, cost)

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "LeakyBucketStatMetadata",
@@ -122,6 +122,9 @@ class LeakyBucketStrategy(Strategy[LeakyBucketStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.capacity is None else self.capacity)
+        check_horizon(
+            "LeakyBucketStrategy", rate, capacity * rate.expire / rate.limit + 1, "capacity"
+        )
         return (capacity, rate.limit / rate.expire, cost)
 
 
@@ -146,4 +149,8 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         queue = float(rate.limit if self.max_queue is None else self.max_queue)
-        return (rate.expire / rate.limit, queue, cost)
+        interval = rate.expire / rate.limit
+        check_horizon(
+            "LeakyBucketWithQueueStrategy", rate, queue * interval + 1, "max_queue × interval"
+        )
+        return (interval, queue, cost)

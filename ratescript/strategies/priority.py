@@ -24,7 +24,7 @@ from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.token_bucket import Bucket
 
 __all__ = ["PriorityQueueStatMetadata", "PriorityQueueStrategy", "priority_bucket"]
@@ -149,6 +149,8 @@ class PriorityQueueStrategy(Strategy[PriorityQueueStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.burst_size is None else self.burst_size)
+        refill_ms = capacity * rate.expire / rate.limit + 1
+        check_horizon("PriorityQueueStrategy", rate, refill_ms, "the capacity")
         priority = self.priority_of(context)
         reserve = capacity * (priority * self.reserved_fraction)
         return (capacity, rate.limit / rate.expire, reserve, float(priority), cost)

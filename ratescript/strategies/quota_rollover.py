@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "Quota",
@@ -136,6 +136,8 @@ class QuotaWithRolloverStrategy(Strategy[QuotaWithRolloverStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # A period's usage decides the next period's rollover: two periods.
+        check_horizon("QuotaWithRolloverStrategy", rate, 2 * rate.expire + 1, "the period")
         limit = float(rate.limit)
         percentage = float(self.rollover_percentage)
         # Without a cap, the share of a whole period's quota: no rollover can exceed it.

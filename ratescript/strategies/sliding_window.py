@@ -30,6 +30,7 @@ from ratescript.scriptdsl import (
     window_index,
 )
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon
 
 __all__ = [
     "Counters",
@@ -158,6 +159,8 @@ class SlidingWindowLogStrategy(Strategy[SlidingWindowLogStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # An entry lives a period from the millisecond after its hit.
+        check_horizon("SlidingWindowLogStrategy", rate, rate.expire + 1, "the period")
         return (float(rate.limit), float(rate.expire), cost)
 
 
@@ -175,4 +178,6 @@ class SlidingWindowCounterStrategy(Strategy[SlidingWindowCounterStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # The previous window counts while the current one lasts: two periods.
+        check_horizon("SlidingWindowCounterStrategy", rate, 2 * rate.expire, "the period")
         return (float(rate.limit), float(rate.expire), cost)

@@ -23,7 +23,7 @@ from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, now_ms, script, window_index
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.fixed_window import Window
 
 __all__ = [
@@ -189,6 +189,7 @@ class TieredRateStrategy(Strategy[TieredRateStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("TieredRateStrategy", rate, rate.expire, "the period")
         multiplier = float(self.tier_multipliers[self.tier_of(context)])
         return (scaled_limit(rate.limit, multiplier), multiplier, float(rate.expire), cost)
 

@@ -38,7 +38,7 @@ from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script, window
 from ratescript.scriptdsl.runtime import lua_floor, lua_mod
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.fixed_window import Window
 from ratescript.strategies.tiered import scaled_limit
 
@@ -209,6 +209,7 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("TimeOfDayStrategy", rate, rate.expire, "the period")
         limits = _hourly_limits(float(rate.limit), self.hourly_multipliers)
         return (float(rate.expire), self.offset_ms, max(limits), cost, *limits)
 

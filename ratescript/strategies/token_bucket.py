@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "Bucket",
@@ -106,6 +106,11 @@ def _capacity(burst_size: float | None, rate: Rate) -> float:
     return float(rate.limit if burst_size is None else burst_size)
 
 
+def _refill_ms(tokens: float, rate: Rate) -> float:
+    """How long ``tokens`` take to refill: the longest a bucket's key must be kept."""
+    return tokens * rate.expire / rate.limit + 1
+
+
 @dataclass(frozen=True)
 class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
     """Smooth refill with bursts up to ``burst_size`` (default: the limit).
@@ -125,7 +130,9 @@ class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
-        return (_capacity(self.burst_size, rate), rate.limit / rate.expire, cost)
+        capacity = _capacity(self.burst_size, rate)
+        check_horizon("TokenBucketStrategy", rate, _refill_ms(capacity, rate), "the capacity")
+        return (capacity, rate.limit / rate.expire, cost)
 
 
 @dataclass(frozen=True)
@@ -153,4 +160,10 @@ class TokenBucketWithDebtStrategy(Strategy[TokenBucketWithDebtStatMetadata]):
     ) -> tuple[float, ...]:
         capacity = _capacity(self.burst_size, rate)
         debt = capacity / 2 if self.max_debt is None else float(self.max_debt)
+        check_horizon(
+            "TokenBucketWithDebtStrategy",
+            rate,
+            _refill_ms(capacity + debt, rate),
+            "the capacity and max_debt",
+        )
         return (capacity, rate.limit / rate.expire, debt, cost)

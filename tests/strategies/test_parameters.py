@@ -1,4 +1,5 @@
-"""Strategy parameters are checked when a strategy is built, all the same way."""
+"""Strategy parameters are checked when a strategy is built; rates whose state would
+outlive every store's TTL are rejected when a strategy is given one."""
 
 from __future__ import annotations
 
@@ -10,22 +11,28 @@ from typing import Any
 import pytest
 
 from ratescript.exceptions import ConfigurationError
+from ratescript.rates import Rate
+from ratescript.scriptdsl.runtime import MAX_TTL_MS
+from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import (
     AdaptiveThrottleStrategy,
     ConcurrencyLimitStrategy,
     CostBasedTokenBucketStrategy,
+    FixedWindowStrategy,
     GCRAStrategy,
     LeakyBucketStrategy,
     LeakyBucketWithQueueStrategy,
     PriorityQueueStrategy,
     QuotaWithRolloverStrategy,
+    SlidingWindowCounterStrategy,
+    SlidingWindowLogStrategy,
     Strategy,
     TieredRateStrategy,
     TimeOfDayStrategy,
     TokenBucketStrategy,
     TokenBucketWithDebtStrategy,
 )
-from ratescript.strategies.checks import check_number
+from ratescript.strategies.checks import MAX_HORIZON_MS, check_number
 
 T0 = 1_700_000_000_000.0
 DAY_MS = 86_400_000
@@ -115,3 +122,94 @@ def test_the_message_names_the_strategy_the_parameter_and_the_range() -> None:
     with pytest.raises(ConfigurationError, match=r"reduction_factor .* in \(0, 1\], got 2"):
         AdaptiveThrottleStrategy(reduction_factor=2)
     assert check_number("S", "x", Fraction(3, 4), high=1.0) == 0.75
+
+
+# --- periods longer than a store keeps a key ------------------------------------------------
+
+LONG = Rate(1, days=5_000)  # one hit per ~13.7 years
+#: Every strategy, each with parameters whose state at ``LONG`` would outlive a store's TTL.
+EVERY: dict[str, Strategy[Any]] = {
+    "fixed_window": FixedWindowStrategy(),
+    "sliding_window_counter": SlidingWindowCounterStrategy(),
+    "sliding_window_log": SlidingWindowLogStrategy(),
+    "token_bucket": TokenBucketStrategy(),
+    "token_bucket_with_debt": TokenBucketWithDebtStrategy(),
+    "leaky_bucket": LeakyBucketStrategy(),
+    "leaky_bucket_with_queue": LeakyBucketWithQueueStrategy(),
+    "gcra": GCRAStrategy(),
+    "tiered": TieredRateStrategy({"free": 1}, "free"),
+    "adaptive": AdaptiveThrottleStrategy(),
+    "priority": PriorityQueueStrategy(),
+    "quota": QuotaWithRolloverStrategy(),
+    "time_of_day": TimeOfDayStrategy(),
+    "cost_based": CostBasedTokenBucketStrategy(),
+    "concurrency": ConcurrencyLimitStrategy(),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(EVERY))
+async def test_a_period_longer_than_a_store_keeps_a_key_is_rejected(name: str) -> None:
+    """The audit's case: with a 5,000-day period a key's TTL was clamped to ~10 years, so a
+    second hit after 3,700 days was admitted. Now such a rate is refused outright."""
+    strategy = EVERY[name]
+    store = InMemoryStore(clock=lambda: T0)
+    for text in (LONG, "1/5000d"):
+        with pytest.raises(ConfigurationError, match="longer than a store keeps a key"):
+            await strategy.hit("k", text, store)
+        with pytest.raises(ConfigurationError, match="longer than a store keeps a key"):
+            await strategy("k", text, store)
+        with pytest.raises(ConfigurationError, match="longer than a store keeps a key"):
+            await strategy.stat("k", text, store)
+    assert len(store) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(EVERY))
+async def test_a_long_period_within_the_horizon_still_decides(name: str) -> None:
+    strategy = EVERY[name]
+    clock = [T0]
+    store = InMemoryStore(clock=lambda: clock[0])
+    rate = Rate(2, days=300)  # every horizon here is within ten years
+    for _ in range(4):
+        decision = await strategy.hit("k", rate, store)
+        if not decision.allowed:
+            assert decision.metadata["exceeds_capacity"] == 0
+            clock[0] += decision.wait_ms
+            assert (await strategy.hit("k", rate, store)).allowed
+            return
+    raise AssertionError("never rejected")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "rate"),
+    [
+        (GCRAStrategy(burst_tolerance_ms=MAX_TTL_MS), Rate(1, seconds=1)),
+        (TokenBucketStrategy(burst_size=4_000), Rate(1, days=1)),
+        (TokenBucketWithDebtStrategy(burst_size=1, max_debt=4_000), Rate(1, days=1)),
+        (LeakyBucketStrategy(capacity=4_000), Rate(1, days=1)),
+        (LeakyBucketWithQueueStrategy(max_queue=4_000), Rate(1, days=1)),
+        (ConcurrencyLimitStrategy(lease_ms=MAX_TTL_MS), Rate(1, seconds=1)),
+        (CostBasedTokenBucketStrategy(min_refill_rate=0.1), Rate(1, days=400)),
+        # The audit's case: recovering from 0.3 by 0.07 a year takes 10 more years.
+        (AdaptiveThrottleStrategy(recovery_rate=0.07), Rate(1, days=365)),
+        (QuotaWithRolloverStrategy(), Rate(1, days=2_000)),
+    ],
+    ids=lambda x: type(x).__name__ if isinstance(x, Strategy) else str(x),
+)
+def test_parameters_that_make_state_outlive_a_store_are_rejected(
+    strategy: Strategy[Any], rate: Rate
+) -> None:
+    with pytest.raises(ConfigurationError, match="longer than a store keeps a key"):
+        strategy.arguments(rate, 1.0, None)
+
+
+def test_the_horizon_is_just_under_the_ttl_clamp() -> None:
+    assert MAX_HORIZON_MS == MAX_TTL_MS - 2
+    longest = Rate(1, milliseconds=MAX_HORIZON_MS)
+    FixedWindowStrategy().arguments(longest, 1.0, None)
+    with pytest.raises(ConfigurationError):
+        FixedWindowStrategy().arguments(Rate(1, milliseconds=MAX_HORIZON_MS + 1), 1.0, None)
+    # A yearly adaptive limit with the defaults recovers from its floor in 9 years.
+    AdaptiveThrottleStrategy().arguments(Rate(1, days=365), 1.0, None)
+    GCRAStrategy().arguments(Rate(1, days=3_000), 1.0, None)

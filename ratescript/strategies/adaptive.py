@@ -95,7 +95,7 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
             ttl_ms=(current + 1 + recover_windows) * period_ms - now + 1,
         )
         return allow(
-            remaining=effective - count, reset_ms=end - now, effective_limit=effective,
+            remaining=max(0, effective - count), reset_ms=end - now, effective_limit=effective,
             current_count=count, current_load=new_load, window_start_ms=start,
             exceeds_capacity=0,
         )  # fmt: skip

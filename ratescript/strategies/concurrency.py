@@ -68,7 +68,7 @@ def concurrency_acquire(  # type: ignore[no-untyped-def]
         held.append(ceil(now) + lease_ms, cost)
         leases.set(held, ttl_ms=held.newest(default=now) - now + 1)
         return allow(
-            remaining=max_in_flight - in_flight - cost,
+            remaining=max(0, max_in_flight - (in_flight + cost)),
             reset_ms=held.oldest(default=now) - now, in_flight=in_flight + cost,
             max_in_flight=max_in_flight, oldest_lease_expiry_ms=held.oldest(default=now),
             exceeds_capacity=0,

@@ -86,7 +86,7 @@ def quota_with_rollover(  # type: ignore[no-untyped-def]
     if used + cost <= effective:
         quota.set(Quota(current, used + cost, rollover), ttl_ms=end + period_ms - now + 1)
         return allow(
-            remaining=effective - used - cost, reset_ms=end - now, base_limit=limit,
+            remaining=max(0, effective - (used + cost)), reset_ms=end - now, base_limit=limit,
             rollover_amount=rollover, effective_limit=effective, usage=used + cost,
             period_start_ms=start, exceeds_capacity=0,
         )  # fmt: skip

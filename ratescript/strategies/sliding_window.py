@@ -72,7 +72,7 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
     oldest = entries.oldest(default=now + period_ms) - period_ms
     if cost > limit:
         return deny(
-            wait_ms=period_ms, remaining=limit - used, reset_ms=oldest + period_ms - now,
+            wait_ms=period_ms, remaining=max(0, limit - used), reset_ms=oldest + period_ms - now,
             entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
             exceeds_capacity=1,
         )  # fmt: skip
@@ -80,7 +80,7 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
         entries.append(ceil(now) + period_ms, cost)
         log.set(entries, ttl_ms=ceil(now) + period_ms - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=entries.oldest(default=now) - now,
+            remaining=max(0, limit - (used + cost)), reset_ms=entries.oldest(default=now) - now,
             entry_count=entries.count(), current_cost_sum=used + cost,
             oldest_entry_ms=entries.oldest(default=now) - period_ms, exceeds_capacity=0,
         )  # fmt: skip
@@ -93,7 +93,7 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
             wait = expiry - now
             break
     return deny(
-        wait_ms=wait, remaining=limit - used, reset_ms=oldest + period_ms - now,
+        wait_ms=wait, remaining=max(0, limit - used), reset_ms=oldest + period_ms - now,
         entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
         exceeds_capacity=0,
     )  # fmt: skip

@@ -108,7 +108,8 @@ def tiered_window(  # type: ignore[no-untyped-def]
     if used + cost <= limit:
         window.set(Window(start, used + cost), ttl_ms=end - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=end - now, tier_multiplier=multiplier,
+            remaining=max(0, limit - (used + cost)), reset_ms=end - now,
+            tier_multiplier=multiplier,
             effective_limit=limit, current_count=used + cost, window_start_ms=start,
             window_end_ms=end, exceeds_capacity=0,
         )  # fmt: skip

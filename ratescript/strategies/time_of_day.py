@@ -117,7 +117,7 @@ def time_of_day(  # type: ignore[no-untyped-def]
     if used + cost <= limit:
         window.set(Window(start, used + cost), ttl_ms=end - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=end - now, hour_of_day=hour,
+            remaining=max(0, limit - (used + cost)), reset_ms=end - now, hour_of_day=hour,
             effective_limit=limit, current_count=used + cost, window_start_ms=start,
             clock_ms=now, exceeds_capacity=0,
         )  # fmt: skip

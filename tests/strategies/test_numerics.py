@@ -1,18 +1,22 @@
-"""Exact in doubles: ``remaining`` is never negative.
+"""Exact in doubles at any rate: bursts and ``remaining``.
 
-The model tests draw numbers exact in binary; these draw fractional costs such as
-0.2 and 1/3, and ask for what the strategies promise whatever the rounding: an
-admitted hit never reports a negative ``remaining``.
+The model tests draw rates whose arithmetic is exact in binary; these draw any rate
+(``6/s``: an interval of 166.666... ms) at any clock, epoch-scale or small, and
+fractional costs, and ask for what the strategies promise whatever the rounding: a
+burst admits exactly its documented number of hits, ``stat`` says so beforehand,
+and an admitted hit never reports a negative ``remaining``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from ratescript.rates import Rate
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import (
     AdaptiveThrottleStrategy,
@@ -37,6 +41,16 @@ T0 = 1_700_000_000_000.0
 HOUR = 3_600_000
 
 
+_UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: Any rate of up to 300 hits per period, of a ms to a few days: most are not exact in binary.
+RATES = st.builds(
+    lambda limit, count, unit: Rate.parse(f"{limit}/{count}{unit}"),
+    st.integers(1, 170),
+    st.integers(1, 100) | st.sampled_from(("1.5", "0.7", "61", "7.25")),
+    st.sampled_from(sorted(_UNITS)),
+).filter(lambda rate: rate.expire <= 5 * 86_400_000)
+#: Clocks at epoch scale (where doubles are 2**-12 ms apart) and small ones.
+CLOCKS = st.sampled_from((T0, T0 + 0.25, T0 + 1 / 3, 0.0, 1000.5)) | st.floats(0, 4e12)
 #: Costs whose sums round in binary.
 FRACTIONAL_COSTS = st.sampled_from((1 / 3, 2 / 3, 0.1, 0.2, 0.7, 1.3, 1.0, 0.5, 2.9))
 
@@ -47,6 +61,45 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def _burst(strategy: Strategy[Any], rate: Rate, clock: float, limit: int = 10_000) -> int:
+    """Unit hits on a fresh key while the clock stands still, until one is rejected: how
+    many were admitted. Each admitted hit's ``remaining`` is exactly what is left."""
+    store = InMemoryStore(clock=FakeClock(clock))
+    expected = (await strategy.stat("k", rate, store)).hits_remaining
+    for admitted in range(limit):
+        decision = await strategy.hit("k", rate, store)
+        if not decision.allowed:
+            assert decision.metadata["exceeds_capacity"] == 0
+            assert admitted == math.floor(expected)  # (a queue counts cost units)
+            return admitted
+        assert decision.remaining == expected - admitted - 1
+    raise AssertionError("never rejected")
+
+
+# --- LeakyBucketWithQueue: a burst admits exactly max_queue --------------------------------
+
+
+@pytest.mark.asyncio
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=RATES,
+    queue=st.none() | st.integers(1, 60) | st.integers(4, 240).map(lambda q: q / 4 + 0.1),
+    clock=CLOCKS,
+)
+@example(rate=Rate.parse("6/s"), queue=None, clock=T0)
+@example(rate=Rate.parse("6/s"), queue=3, clock=T0)
+@example(rate=Rate.parse("7/h"), queue=None, clock=T0)
+@example(rate=Rate.parse("9/m"), queue=None, clock=T0)
+async def test_a_queue_burst_admits_exactly_max_queue(
+    rate: Rate, queue: float | None, clock: float
+) -> None:
+    """The audit's case: ``"6/s"`` admitted 5, ``max_queue=3`` 2, for 71 of 180 common rates:
+    the queue was a time since the epoch, and ``slot + interval`` rounded hit after hit."""
+    strategy = LeakyBucketWithQueueStrategy(max_queue=queue)
+    expected = rate.limit if queue is None else math.floor(queue)
+    assert await _burst(strategy, rate, clock) == expected
 
 
 # --- remaining is never negative -----------------------------------------------------------

@@ -109,7 +109,7 @@ def _core_cases() -> tuple[ScriptCase, ...]:
         ScriptCase(token_bucket_with_debt, {**bucket, "max_debt": limits}, cost),
         ScriptCase(leaky_bucket, {"capacity": limits, "leak": rates_per_ms}, cost),
         ScriptCase(leaky_bucket_queue, {"interval": intervals_ms, "max_queue": limits}, cost),
-        ScriptCase(gcra, {"interval": intervals_ms, "tolerance": intervals_ms}, cost),
+        ScriptCase(gcra, {"interval": intervals_ms, "room": intervals_ms}, cost),
     )
 
 

@@ -10,10 +10,12 @@ and an admitted hit never reports a negative ``remaining``.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, note, settings
 from hypothesis import strategies as st
 
 from ratescript.rates import Rate
@@ -36,6 +38,7 @@ from ratescript.strategies import (
     TokenBucketStrategy,
     TokenBucketWithDebtStrategy,
 )
+from ratescript.strategies.gcra import GCRA_SLACK_MS
 
 T0 = 1_700_000_000_000.0
 HOUR = 3_600_000
@@ -100,6 +103,63 @@ async def test_a_queue_burst_admits_exactly_max_queue(
     strategy = LeakyBucketWithQueueStrategy(max_queue=queue)
     expected = rate.limit if queue is None else math.floor(queue)
     assert await _burst(strategy, rate, clock) == expected
+
+
+# --- GCRA: a tolerance of k intervals admits k + 1 -----------------------------------------
+
+
+@pytest.mark.asyncio
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=RATES,
+    intervals=st.integers(0, 60),
+    spelled=st.sampled_from(("product", "decimal")),
+    clock=CLOCKS,
+)
+@example(rate=Rate.parse("6/61s"), intervals=3, spelled="decimal", clock=T0 + 0.5)
+@example(rate=Rate.parse("6/1s"), intervals=2, spelled="product", clock=T0 + 0.5)
+@example(rate=Rate.parse("5/7ms"), intervals=2, spelled="product", clock=T0 + 0.5)
+@example(rate=Rate.parse("6/s"), intervals=5, spelled="product", clock=T0)
+async def test_a_gcra_burst_admits_one_plus_tolerance_over_interval(
+    rate: Rate, intervals: int, spelled: str, clock: float
+) -> None:
+    """The audit's case: a tolerance of exactly k intervals admitted k hits (71 of 177
+    common rates with k = limit - 1), and ``stat`` said k + 1. Both spellings of "k
+    intervals": the double product and the decimal one (``30500`` for 3 × 61000/6)."""
+    interval = rate.expire / rate.limit
+    if spelled == "product":
+        tolerance = intervals * interval
+    else:
+        tolerance = float(Fraction(Decimal(rate.expire)) * intervals / rate.limit)
+    note(f"interval {interval!r}, tolerance {tolerance!r}")
+    strategy = GCRAStrategy(burst_tolerance_ms=tolerance)
+    assert await _burst(strategy, rate, clock) == intervals + 1
+
+
+@pytest.mark.asyncio
+@settings(max_examples=100, deadline=None)
+@given(rate=RATES, intervals=st.floats(0, 100), clock=CLOCKS, cost=st.sampled_from((1.0, 2.0)))
+async def test_gcra_admits_what_stat_says_for_any_tolerance(
+    rate: Rate, intervals: float, clock: float, cost: float
+) -> None:
+    """``remaining`` comes from the test admission uses: a burst of unit hits admits what
+    ``stat`` said, whatever the tolerance, also after a hit of another cost — but where
+    ``tolerance + slack`` is within a few doubles of the clock of a whole number of
+    intervals, which the module doc of ``gcra`` owns up to."""
+    interval = rate.expire / rate.limit
+    tolerance = intervals * interval
+    room = (interval + tolerance + GCRA_SLACK_MS) / interval
+    assume(abs(room - round(room)) * interval > 8 * math.ulp(clock + 2 * room * interval))
+    strategy = GCRAStrategy(burst_tolerance_ms=tolerance)
+    store = InMemoryStore(clock=FakeClock(clock))
+    first = await strategy.hit("k", rate, store, cost)
+    expected = (await strategy.stat("k", rate, store)).hits_remaining
+    if first.allowed:
+        assert first.remaining == expected
+    admitted = 0
+    while (await strategy.hit("k", rate, store)).allowed:
+        admitted += 1
+    assert admitted == expected
 
 
 # --- remaining is never negative -----------------------------------------------------------

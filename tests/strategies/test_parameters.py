@@ -213,3 +213,11 @@ def test_the_horizon_is_just_under_the_ttl_clamp() -> None:
     # A yearly adaptive limit with the defaults recovers from its floor in 9 years.
     AdaptiveThrottleStrategy().arguments(Rate(1, days=365), 1.0, None)
     GCRAStrategy().arguments(Rate(1, days=3_000), 1.0, None)
+
+
+def test_gcra_refuses_an_interval_it_cannot_pace() -> None:
+    """At 2**-13 ms an epoch-scale TAT does not move: the limit would admit everything."""
+    for limit in (8192, 257):
+        with pytest.raises(ConfigurationError, match="emission interval"):
+            GCRAStrategy().arguments(Rate(limit, milliseconds=1), 1.0, None)
+    GCRAStrategy().arguments(Rate(256, milliseconds=1), 1.0, None)

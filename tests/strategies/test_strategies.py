@@ -482,6 +482,9 @@ async def test_window_boundaries_hold_for_any_period(period_ms: float) -> None:
         (LeakyBucketWithQueueStrategy(max_queue=3), "6/s", 3),
         (LeakyBucketWithQueueStrategy(), "7/h", 7),
         (LeakyBucketWithQueueStrategy(), "59/m", 59),
+        (GCRAStrategy(burst_tolerance_ms=30_500.0), "6/61s", 4),  # 3 intervals, as decimals
+        (GCRAStrategy(burst_tolerance_ms=2 * (1_000 / 6)), "6/s", 3),
+        (GCRAStrategy(burst_tolerance_ms=58 * (60_000 / 59)), "59/m", 59),
     ],
     ids=lambda x: type(x).__name__ if isinstance(x, Strategy) else str(x),
 )

@@ -6,7 +6,8 @@ expiry. The leases are a log of ``(expiry, amount)`` entries, oldest first (leas
 taken in the same millisecond merge, so memory is bounded by distinct
 milliseconds). A hit trims the expired leases and is admitted while the held
 units plus its cost fit; a rejected hit waits until enough leases expire — read
-off the stored expiries, so exact on a key nobody releases in the meantime.
+off the stored expiries with the arithmetic the trim itself does, so exact on a
+key nobody releases in the meantime.
 
 Leases are anonymous, so ``release`` gives back units from the *oldest* leases.
 That is the safe end: the leases left expire no earlier than those of the
@@ -73,12 +74,15 @@ def concurrency_acquire(  # type: ignore[no-untyped-def]
             max_in_flight=max_in_flight, oldest_lease_expiry_ms=held.oldest(default=now),
             exceeds_capacity=0,
         )  # fmt: skip
-    need = in_flight + cost - max_in_flight
-    freed = 0.0
-    wait = lease_ms
+    # The first expiry after which the hit fits, with the very arithmetic a later hit's
+    # trim does (the running total less each lease, in order): with fractional costs any
+    # other sum can round the other way. Once every lease has ended, the log is empty
+    # (its total exactly 0) and the hit fits.
+    rest = in_flight
+    wait = held.newest(default=now) - now
     for expiry, amount in held:
-        freed += amount
-        if freed >= need:
+        rest = rest - amount
+        if rest + cost <= max_in_flight:
             wait = expiry - now
             break
     return deny(

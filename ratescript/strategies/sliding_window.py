@@ -84,12 +84,15 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
             entry_count=entries.count(), current_cost_sum=used + cost,
             oldest_entry_ms=entries.oldest(default=now) - period_ms, exceeds_capacity=0,
         )  # fmt: skip
-    need = used + cost - limit
-    freed = 0.0
-    wait = period_ms
+    # The first expiry after which the hit fits, found with the very arithmetic a later
+    # hit's trim will do (the running total less each entry, in order): with fractional
+    # costs any other sum can round the other way. Once every entry has left, the log is
+    # empty (its total exactly 0) and the hit fits.
+    rest = used
+    wait = entries.newest(default=now) - now
     for expiry, amount in entries:
-        freed += amount
-        if freed >= need:
+        rest = rest - amount
+        if rest + cost <= limit:
             wait = expiry - now
             break
     return deny(

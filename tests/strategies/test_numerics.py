@@ -162,6 +162,77 @@ async def test_gcra_admits_what_stat_says_for_any_tolerance(
     assert admitted == expected
 
 
+# --- waits after fractional costs ----------------------------------------------------------
+
+LOGS: dict[str, Strategy[Any]] = {
+    "sliding_window_log": SlidingWindowLogStrategy(),
+    "concurrency": ConcurrencyLimitStrategy(),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(LOGS))
+@pytest.mark.parametrize("start", [T0, T0 + 0.25, T0 + 1 / 3])
+async def test_the_wait_after_a_fractional_cost_is_when_it_leaves(name: str, start: float) -> None:
+    """The audit's case: on ``3/100s``, 1/3 then (50 s later) 3 was told to wait the whole
+    period (``used + cost - limit`` rounds above the 1/3 that is to leave), so a retry
+    a millisecond early was admitted; with a fractional clock one on time was not."""
+    strategy = LOGS[name]
+    clock = FakeClock(start)
+    store = InMemoryStore(clock=clock)
+    assert (await strategy.hit("k", "3/100s", store, 1 / 3)).allowed
+    clock.now = start + 50_000
+    decision = await strategy.hit("k", "3/100s", store, 3)
+    assert not decision.allowed
+    leaves = math.ceil(start) + 100_000  # the 1/3 counts until then
+    assert clock.now + decision.wait_ms == leaves
+    clock.now = leaves - 1
+    assert not (await strategy.hit("k", "3/100s", store, 3)).allowed
+    clock.now = leaves
+    assert (await strategy.hit("k", "3/100s", store, 3)).allowed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(LOGS))
+@settings(max_examples=200, deadline=None)
+@given(
+    limit=st.integers(1, 6),
+    start=CLOCKS,
+    hits=st.lists(
+        st.tuples(st.sampled_from((0.0, 0.0, 1 / 3, 1.0, 250.0, 7_000.0)), FRACTIONAL_COSTS),
+        min_size=1,
+        max_size=30,
+    ),
+    probe=FRACTIONAL_COSTS,
+)
+async def test_the_wait_is_exact_after_any_fractional_costs(
+    name: str, limit: int, start: float, hits: list[tuple[float, float]], probe: float
+) -> None:
+    """Two keys given the same hits: the first rejection's wait is exact — a hit at
+    ``now + wait`` is admitted, one a millisecond (or, for a short wait, a double) earlier
+    is not."""
+    strategy = LOGS[name]
+    rate = Rate(limit, seconds=10)
+    assume(probe <= limit)
+    clock = FakeClock(start)
+    store = InMemoryStore(clock=clock)
+    for advance, cost in [*hits, *[(0.0, probe)] * 100]:
+        clock.now += advance
+        decision = await strategy.hit("early", rate, store, cost)
+        assert await strategy.hit("on_time", rate, store, cost) == decision
+        assert decision.remaining >= 0
+        if not decision.allowed and cost == probe and advance == 0:
+            break
+    else:
+        raise AssertionError("never rejected")
+    now, wait = clock.now, decision.wait_ms
+    assert 0 < wait < math.inf
+    clock.now = now + wait - 1 if wait > 1 else math.nextafter(now + wait, 0)
+    assert not (await strategy.hit("early", rate, store, probe)).allowed
+    clock.now = now + wait
+    assert (await strategy.hit("on_time", rate, store, probe)).allowed
+
+
 # --- remaining is never negative -----------------------------------------------------------
 
 EVERY: dict[str, Strategy[Any]] = {

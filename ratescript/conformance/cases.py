@@ -192,7 +192,13 @@ def _more_cases() -> tuple[ScriptCase, ...]:
             cost,
             group="leases",
         ),
-        ScriptCase(concurrency_release, {"max_in_flight": limits}, cost, group="leases"),
+        ScriptCase(
+            concurrency_release,
+            {"max_in_flight": limits},
+            # 0 releases the oldest leases; an id names one (few drawn ones match).
+            {"cost": costs, "lease": st.sampled_from((0.0, 0.0, 60_000.0)) | st.floats(0, 2e12)},
+            group="leases",
+        ),
     )
 
 

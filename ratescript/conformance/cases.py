@@ -123,6 +123,8 @@ def _more_cases() -> tuple[ScriptCase, ...]:
     from ratescript.strategies.time_of_day import time_of_day
 
     fractions = st.sampled_from((0.8, 0.5, 1.0, 1 / 3, 0.1))
+    # The adaptive throttle takes its recovery and floor in units of 1e-12.
+    factor_units = st.sampled_from((8e11, 5e11, 1e12, 333_333_333_333.0, 1e11, 1.0))
     cost = {"cost": costs}
     return (
         ScriptCase(
@@ -141,8 +143,8 @@ def _more_cases() -> tuple[ScriptCase, ...]:
                 "period_ms": periods_ms,
                 "threshold": fractions,
                 "reduction": fractions,
-                "recovery": fractions,
-                "floor_ratio": fractions,
+                "recovery": factor_units,
+                "floor_ratio": factor_units,
             },
             cost,
         ),

@@ -127,28 +127,36 @@ class TieredModel:
         return Outcome(False, start + self.period - now)
 
 
+def _decimal(x: F) -> F:
+    """``x`` to twelve decimal places, half up: the adaptive throttle's factors."""
+    return F(math.floor(x * 10**12 + F(1, 2)), 10**12)
+
+
 class AdaptiveModel:
-    """Window by window: a hot window cuts the next one's factor, any other adds to it."""
+    """Window by window: a hot window cuts the next one's factor, any other adds to it.
+
+    Factors are decimals of twelve places; a window's limit is ``limit × factor``
+    rounded once to a double."""
 
     def __init__(self, limit: int, period: int, threshold: F, reduction: F, recovery: F, low: F):
         self.limit, self.period = limit, period
-        self.threshold, self.reduction, self.recovery, self.low = (
-            threshold,
-            reduction,
-            recovery,
-            low,
-        )
+        self.threshold, self.reduction = threshold, reduction
+        self.recovery = _decimal(recovery)
+        self.low = F(math.ceil(low * 10**12), 10**12)
         self.window: int | None = None
         self.count = F(0)
         self.factor = F(1)
         self.effective: F | None = None
 
+    def limit_at(self, factor: F) -> F:
+        return F(float(self.limit * factor))
+
     def roll(self, window: int) -> None:
         if self.window is None:
             self.window = window
         while self.window < window:
-            if self.count > self.threshold * self.limit * self.factor:
-                self.factor = max(self.low, self.factor * self.reduction)
+            if self.count > self.threshold * self.limit_at(self.factor):
+                self.factor = max(self.low, _decimal(self.factor * self.reduction))
             else:
                 self.factor = min(F(1), self.factor + self.recovery)
             self.count = F(0)
@@ -157,17 +165,17 @@ class AdaptiveModel:
     def hit(self, now: F, cost: F, context: Context) -> Outcome:
         window = int(now // self.period)
         self.roll(window)
-        self.effective = self.limit * self.factor
+        self.effective = self.limit_at(self.factor)
         if cost > self.limit:
             return NEVER
-        if self.count + cost <= self.limit * self.factor:
+        if self.count + cost <= self.effective:
             self.count += cost
             return ALLOWED
         ahead = copy.copy(self)
         while True:
             window += 1
             ahead.roll(window)
-            if cost <= self.limit * ahead.factor:
+            if cost <= self.limit_at(ahead.factor):
                 return Outcome(False, window * self.period - now)
 
 

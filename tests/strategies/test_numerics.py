@@ -1,10 +1,10 @@
-"""Exact in doubles at any rate: bursts and ``remaining``.
+"""Exact in doubles at any rate: bursts, ``remaining``, waits after fractional costs, factors.
 
 The model tests draw rates whose arithmetic is exact in binary; these draw any rate
-(``6/s``: an interval of 166.666... ms) at any clock, epoch-scale or small, and
-fractional costs, and ask for what the strategies promise whatever the rounding: a
-burst admits exactly its documented number of hits, ``stat`` says so beforehand,
-and an admitted hit never reports a negative ``remaining``.
+(``6/s``: an interval of 166.666... ms) at any clock, epoch-scale or small, and ask
+for what the strategies promise whatever the rounding: a burst admits exactly its
+documented number of hits, ``stat`` says so beforehand, an admitted hit never
+reports a negative ``remaining``, and a rejected hit's wait is exact.
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ T0 = 1_700_000_000_000.0
 HOUR = 3_600_000
 
 
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 _UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 #: Any rate of up to 300 hits per period, of a ms to a few days: most are not exact in binary.
 RATES = st.builds(
@@ -56,14 +64,6 @@ RATES = st.builds(
 CLOCKS = st.sampled_from((T0, T0 + 0.25, T0 + 1 / 3, 0.0, 1000.5)) | st.floats(0, 4e12)
 #: Costs whose sums round in binary.
 FRACTIONAL_COSTS = st.sampled_from((1 / 3, 2 / 3, 0.1, 0.2, 0.7, 1.3, 1.0, 0.5, 2.9))
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _burst(strategy: Strategy[Any], rate: Rate, clock: float, limit: int = 10_000) -> int:
@@ -287,3 +287,66 @@ async def test_remaining_is_never_negative(name: str, costs: list[tuple[float, f
         clock.now += advance
         decision = await strategy.hit("k", "3/h", store, cost)
         assert decision.remaining >= 0
+
+
+# --- the adaptive throttle's factors are decimals ------------------------------------------
+
+
+async def _windows(strategy: AdaptiveThrottleStrategy, rate: str, busy: list[bool]) -> list[int]:
+    """Per window: how many hits it admits (hammered when busy, else probed with one hit)."""
+    clock = FakeClock(T0 - T0 % HOUR)
+    store = InMemoryStore(clock=clock)
+    admitted = []
+    for hot in busy:
+        look = await strategy.hit("k", rate, store, 0)
+        if hot:
+            count = 0
+            while (await strategy.hit("k", rate, store)).allowed:
+                count += 1
+            admitted.append(count)
+        else:
+            decision = await strategy.hit("k", rate, store)
+            assert decision.allowed
+            admitted.append(int(decision.remaining) + 1)
+            assert look.metadata["effective_limit"] == admitted[-1]
+        clock.now += HOUR
+    return admitted
+
+
+@pytest.mark.asyncio
+async def test_adaptive_recovery_reaches_every_documented_limit() -> None:
+    """The audit's case: with the defaults on ``10/h`` the factor went 0.3, 0.4, ..., 0.7,
+    0.7999999999999999, so the eighth window admitted 7 instead of 8."""
+    strategy = AdaptiveThrottleStrategy()
+    busy = [True, True, *[False] * 8, True]
+    assert await _windows(strategy, "10/h", busy) == [10, 5, 3, 4, 5, 6, 7, 8, 9, 10, 10]
+    # The docstring's example: 1000, 500 after a hot window, 300 after two, then +100.
+    limits = await _windows(strategy, "1000/h", busy)
+    assert limits == [1000, 500, 300, 400, 500, 600, 700, 800, 900, 1000, 1000]
+
+
+@pytest.mark.asyncio
+@settings(max_examples=60, deadline=None)
+@given(
+    limit=st.integers(1, 2_000),
+    reduction=st.sampled_from((0.5, 0.6, 0.7, 0.9, 0.25)),
+    recovery=st.sampled_from((0.1, 0.2, 0.3, 0.05, 0.15)),
+    floor=st.sampled_from((0.3, 0.1, 0.2, 0.7)),
+)
+async def test_adaptive_limits_are_the_decimal_products(
+    limit: int, reduction: float, recovery: float, floor: float
+) -> None:
+    """Each window's limit is ``limit × factor`` with the factor the decimal the
+    parameters say: after two hot windows ``max(floor, reduction²)``, then ``+ recovery``."""
+    strategy = AdaptiveThrottleStrategy(1.0, reduction, recovery, floor)  # never hot
+    clock = FakeClock(T0 - T0 % HOUR)
+    store = InMemoryStore(clock=clock)
+    # A state of two hot windows, as stored: the factor at the floor or reduced twice.
+    factor = max(Decimal(repr(floor)), Decimal(repr(reduction)) ** 2)
+    window = (clock.now // HOUR) - 1
+    await store.set("k", b"%.17g:%.17g:%.17g" % (window, 0, float(factor)))
+    for _ in range(12):
+        look = await strategy.hit("k", Rate(limit, hours=1), store, 0)
+        factor = min(Decimal(1), factor + Decimal(repr(recovery)))
+        assert look.metadata["effective_limit"] == float(limit * factor)
+        clock.now += HOUR

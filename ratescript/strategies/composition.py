@@ -5,6 +5,10 @@ gives an ``AllOf`` whose ``hit(keys, store)`` admits only when every limit admit
 and then charges every one of them; when one rejects, none is charged. Its script
 is the composition of the parts' scripts (``scriptdsl.compose``), compiled once
 per combination: one round trip on Redis for all of them.
+
+Each part needs a key of its own: parts sharing a store key would each read the
+key as it was and the last write would win, silently dropping a limit, so that is
+a ``ConfigurationError``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ async def hit_all(store: Store, charges: Sequence[Charge]) -> Decision:
     """Charge every part if every part admits, else none — one script, one round trip.
 
     Parts must be limited (the caller leaves unlimited ones out) and their costs
-    checked. A part with cost 0 only looks. The decision's metadata carries each
+    checked, and no two may share a store key (``ConfigurationError``). A part with
+    cost 0 only looks. The decision's metadata carries each
     part's own verdict (``<i>__allowed``, ``<i>__wait``, ``<i>__remaining``,
     ``<i>__reset``), ``i`` counting the charges given.
     """
@@ -51,6 +56,11 @@ async def hit_all(store: Store, charges: Sequence[Charge]) -> Decision:
         scripts.append(strategy.script if cost else strategy.script.readonly)
         script_keys.extend(strategy.keys(key, context))
         arguments.extend(strategy.arguments(rate, cost, context))
+    if len(set(script_keys)) != len(script_keys):
+        raise ConfigurationError(
+            f"all_of: every part needs a key of its own, got the store keys {script_keys}: "
+            "parts sharing a key would each read it as it was and overwrite each other"
+        )
     return await store.run(compose_all(*scripts), script_keys, arguments)
 
 

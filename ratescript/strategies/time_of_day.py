@@ -19,8 +19,10 @@ scanning up to a day of hours, which the DSL cannot loop over; so the script
 answers the moment its decision can first change (the next hour boundary or the
 window's end — a lower bound) together with its clock and count, and the
 strategy computes the exact wait from those, in Python, replaying the script's
-own arithmetic. ``hit``, ``__call__`` and ``stat`` report that exact wait; a
-composition (``all_of``) sees the script's lower bound.
+own arithmetic. ``hit``, ``__call__`` and ``stat`` report that exact wait. The
+limit follows the hour, so a hit that fits now may not fit later: the strategy is
+not ``steady``, and a composition (``all_of``, ``hit_all``) asks it
+(``first_fit``) for the first moment it fits from the other parts' waits on.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
     hourly_multipliers: tuple[float, ...] = field(init=False, repr=False, compare=False)
     script = time_of_day
     reuses_arguments = True
+    steady = False
 
     def __post_init__(self) -> None:
         windows = tuple(_check_window(window) for window in self.time_windows)
@@ -221,14 +224,29 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
         return min(23, int(hour))
 
     def exact_wait(self, metadata: Mapping[str, Any], rate: Rate, cost: float) -> float | None:
-        """The exact wait of a rejected hit, from what the script saw; ``None`` if none fits.
+        """The exact wait of a rejected hit, from what the script saw; ``None`` if none fits."""
+        return self.first_fit(metadata, rate, cost, allowed=False, not_before_ms=0.0)
 
-        The candidates are the only moments a decision can change: the hour
-        boundaries and the window's end. The count stays while the window lasts and
-        is 0 after it; a day of hours covers every limit there is.
+    def first_fit(
+        self,
+        metadata: Mapping[str, Any],
+        rate: Rate,
+        cost: float,
+        allowed: bool,
+        not_before_ms: float,
+    ) -> float | None:
+        """The first wait of at least ``not_before_ms`` after which a hit of ``cost`` fits
+        on an otherwise idle key, from what the script saw; ``None`` if none fits.
+
+        ``allowed`` says whether the script admitted the hit (its ``current_count``
+        then already holds the cost). The candidates are the only moments a decision
+        can change: the hour boundaries and the window's end. The count stays while the
+        window lasts and is 0 after it; a day of hours covers every limit there is.
         """
         now = float(metadata["clock_ms"])
-        used = float(metadata["current_count"])
+        counted = float(metadata["current_count"])
+        # The count plus the cost, as the script adds them, in the script's window.
+        in_window = counted if allowed else counted + cost
         period = float(rate.expire)
         window = _window_index(now, period)  # the script's window: start = window·period
         end = (window + 1) * period
@@ -236,8 +254,8 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
         offset = self.offset_ms
 
         def fits(at: float) -> bool:
-            count = used if _window_index(at, period) == window else 0.0
-            return count + cost <= limits[self._hour(at)]
+            total = in_window if _window_index(at, period) == window else cost
+            return total <= limits[self._hour(at)]
 
         def boundaries(after: float, until: float) -> list[float]:
             """Hour boundaries in ``(after, until]``, each also an ulp later (rounding)."""
@@ -249,9 +267,14 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
                 index += 1
             return out
 
-        in_window = [t for t in boundaries(now, min(end, now + _DAY_MS + _HOUR_MS)) if t < end]
-        later = [end, *boundaries(end, end + _DAY_MS + _HOUR_MS)]
-        for candidate in (*in_window, *later):
+        first = now + not_before_ms
+        candidates = [first]
+        if first < end:
+            candidates += [t for t in boundaries(first, min(end, first + _DAY_MS)) if t < end]
+            candidates.append(end)
+            first = end
+        candidates += boundaries(first, first + _DAY_MS + _HOUR_MS)
+        for candidate in candidates:
             if fits(candidate):
                 return candidate - now
         return None

@@ -79,14 +79,13 @@ def gcra(tat: Key[float], interval: float, room: float, cost: float):  # type: i
         if abs(ahead - whole * interval) <= slack:
             ahead = whole * interval
         after = ahead + cost * interval
-        # Before the write: a script that may fail after writing pays, on Redis, to save
-        # the key first (see the Lua target's ``_rs_undo``).
-        left = max(0, floor((room + slack - after) / interval))
         new_tat = now + after
         tat.set(new_tat, ttl_ms=after + 1)
+        # (`interval` is divided by above, so this cannot fail after the write: no undo on
+        # Redis, and the in-process runner that returns the wait alone skips it.)
         return allow(
-            remaining=left, reset_ms=after, tat_ms=new_tat, emission_interval_ms=interval,
-            conformant=1, exceeds_capacity=0,
+            remaining=max(0, floor((room + slack - after) / interval)), reset_ms=after,
+            tat_ms=new_tat, emission_interval_ms=interval, conformant=1, exceeds_capacity=0,
         )  # fmt: skip
     return deny(
         wait_ms=allow_at - now, remaining=max(0, floor((room + slack - ahead) / interval)),

@@ -63,6 +63,9 @@ _RATE_RE: Final = re.compile(
     re.ASCII | re.IGNORECASE | re.VERBOSE,
 )
 
+# A limit above 2**53 is not a whole number of hits in a double.
+_MAX_LIMIT: Final = 2**53
+
 _EXAMPLES: Final = "e.g. '100/minute', '5/10s', '2 per second', '1000/500ms' or '0/0' (unlimited)"
 
 
@@ -110,13 +113,26 @@ class Rate:
         self._assign(int(whole_limit), expire_ms)
 
     def _assign(self, limit: int, expire_ms: Fraction) -> None:
-        if expire_ms.denominator == 1:
-            expire: int | float = int(expire_ms)
-        else:
-            try:
-                expire = float(expire_ms)
-            except OverflowError:
-                raise ConfigurationError("Rate period is too large") from None
+        # Every strategy computes in doubles: a limit or period a double cannot hold, or
+        # a period that would round to 0 (an unlimited rate), is a configuration error.
+        if limit > _MAX_LIMIT:
+            raise ConfigurationError(
+                "Rate limit must be at most 2**53 (the whole numbers a double holds), "
+                f"got {_describe(Fraction(limit))}"
+            )
+        try:
+            as_float = float(expire_ms)
+        except OverflowError:
+            as_float = math.inf
+        if not math.isfinite(as_float):
+            raise ConfigurationError(
+                f"Rate period is too long: {_describe(expire_ms)} ms does not fit in a double"
+            )
+        if as_float == 0 and expire_ms != 0:
+            raise ConfigurationError(
+                f"Rate period is too short: {_describe(expire_ms)} ms rounds to 0 in a double"
+            )
+        expire = int(expire_ms) if expire_ms.denominator == 1 else as_float
         object.__setattr__(self, "_limit", limit)
         object.__setattr__(self, "_expire", expire)
 
@@ -163,7 +179,10 @@ class Rate:
         if limit != 0 and expire_ms == 0:
             raise _parse_error(text, f"a limit of {limit} needs a period greater than zero")
         rate = cls.__new__(cls)
-        rate._assign(limit, expire_ms)
+        try:
+            rate._assign(limit, expire_ms)
+        except ConfigurationError as exc:
+            raise _parse_error(text, str(exc)) from None
         return rate
 
     @classmethod
@@ -272,12 +291,20 @@ def _check_number(name: str, value: object) -> Fraction:
         as_float = float(value)
         if not math.isfinite(as_float):
             raise ConfigurationError(f"Rate {name} must be finite, got {value!r}")
+        if as_float == 0 and value != 0:  # a Fraction too small for a double
+            raise ConfigurationError(f"Rate {name} rounds to 0 in a double, got {value!r}")
         # Go through the shortest repr so `seconds=0.1` means exactly 100 ms, not
         # 100.00000000000000555 ms from the binary value of 0.1.
         exact = Fraction(repr(as_float))
     if exact < 0:
         raise ConfigurationError(f"Rate {name} must be >= 0, got {value!r}")
     return exact
+
+
+def _describe(value: Fraction) -> str:
+    """An exact number for a message, shortened when it has hundreds of digits."""
+    text = str(value) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _parse_error(text: str, problem: str) -> ConfigurationError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+from fractions import Fraction
 
 import pytest
 
@@ -103,6 +104,32 @@ def test_parse_rejects_with_quoted_input_and_example(text: str, problem: str) ->
     assert problem in message
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1" + "0" * 400 + "/s", "limit must be at most 2**53"),
+        (f"{2**53 + 1}/h", "limit must be at most 2**53"),
+        ("1/" + "9" * 400 + "d", "period is too long"),
+        ("1/" + "9" * 310 + "ms", "period is too long"),
+        ("5/0." + "0" * 400 + "1ms", "period is too short"),
+    ],
+    ids=["huge-limit", "limit-2**53+1", "huge-period", "period-overflows", "tiny-period"],
+)
+def test_parse_rejects_what_a_double_cannot_hold(text: str, problem: str) -> None:
+    """A limit or period a double cannot hold would fail every hit (OverflowError), and
+    a period that rounds to 0 would make a limited rate unlimited: rejected at parse."""
+    with pytest.raises(ConfigurationError) as caught:
+        Rate.parse(text)
+    assert problem in str(caught.value) and "'100/minute'" in str(caught.value)
+    assert len(str(caught.value)) < len(text) + 400  # the huge numbers are shortened
+
+
+def test_the_largest_exact_limit_and_the_smallest_period_are_accepted() -> None:
+    assert Rate.parse(f"{2**53}/s").limit == 2**53
+    assert Rate.parse("1/0.000001ms").expire == 1e-6
+    assert Rate(1, milliseconds=5e-324).expire == 5e-324
+
+
 def test_configuration_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"1\.5/s"):
         Rate.parse("1.5/s")
@@ -180,6 +207,9 @@ def test_whole_float_limit_becomes_int() -> None:
         ({"limit": 1, "hours": math.nan}, "hours must be finite"),
         ({"limit": 1, "days": -math.inf}, "days must be finite"),
         ({"limit": 1, "days": None}, "days must be a number"),
+        ({"limit": 10**400, "seconds": 1}, "limit must be at most 2**53"),
+        ({"limit": 1, "days": 10**400}, "period is too long"),
+        ({"limit": 1, "milliseconds": Fraction(1, 10**400)}, "milliseconds rounds to 0"),
     ],
 )
 def test_constructor_rejects(kwargs: dict[str, object], problem: str) -> None:

@@ -109,7 +109,7 @@ def _core_cases() -> tuple[ScriptCase, ...]:
         ScriptCase(token_bucket_with_debt, {**bucket, "max_debt": limits}, cost),
         ScriptCase(leaky_bucket, {"capacity": limits, "leak": rates_per_ms}, cost),
         ScriptCase(leaky_bucket_queue, {"interval": intervals_ms, "max_queue": limits}, cost),
-        ScriptCase(gcra, {"interval": intervals_ms, "tolerance": intervals_ms}, cost),
+        ScriptCase(gcra, {"interval": intervals_ms, "room": intervals_ms}, cost),
     )
 
 
@@ -123,6 +123,8 @@ def _more_cases() -> tuple[ScriptCase, ...]:
     from ratescript.strategies.time_of_day import time_of_day
 
     fractions = st.sampled_from((0.8, 0.5, 1.0, 1 / 3, 0.1))
+    # The adaptive throttle takes its recovery and floor in units of 1e-12.
+    factor_units = st.sampled_from((8e11, 5e11, 1e12, 333_333_333_333.0, 1e11, 1.0))
     cost = {"cost": costs}
     return (
         ScriptCase(
@@ -141,8 +143,8 @@ def _more_cases() -> tuple[ScriptCase, ...]:
                 "period_ms": periods_ms,
                 "threshold": fractions,
                 "reduction": fractions,
-                "recovery": fractions,
-                "floor_ratio": fractions,
+                "recovery": factor_units,
+                "floor_ratio": factor_units,
             },
             cost,
         ),
@@ -192,7 +194,13 @@ def _more_cases() -> tuple[ScriptCase, ...]:
             cost,
             group="leases",
         ),
-        ScriptCase(concurrency_release, {"max_in_flight": limits}, cost, group="leases"),
+        ScriptCase(
+            concurrency_release,
+            {"max_in_flight": limits},
+            # 0 releases the oldest leases; an id names one (few drawn ones match).
+            {"cost": costs, "lease": st.sampled_from((0.0, 0.0, 60_000.0)) | st.floats(0, 2e12)},
+            group="leases",
+        ),
     )
 
 

@@ -16,20 +16,40 @@ stored window, ``min(1, after + (j - 1)·recovery_rate)`` for the ``j``-th windo
 after it — so a rejected hit's wait, to the first window whose limit fits its
 cost, is exact. The key expires once its factor is back to 1, which is exactly a
 missing key: full limit, no hits.
+
+Factors are decimals of twelve places, as they are written: the script counts them
+in units of 1e-12 (``0.3`` is 300000000000), where adding ``recovery_rate`` and
+rounding ``f × reduction_factor`` to the unit are exact, so the factor after
+``0.3 + 0.1 + 0.1 + ...`` is 0.8 and not 0.7999999999999999. A window's limit is
+the decimal product of the limit and its factor, rounded once (as
+``tiered.scaled_limit``): ``10/h`` at 0.8 admits 8.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from typing import Any, Final, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, ceil, deny, now_ms, script, window_index
+from ratescript.scriptdsl import (
+    Key,
+    Record,
+    allow,
+    ceil,
+    deny,
+    floor,
+    now_ms,
+    script,
+    window_index,
+)
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
+    "FACTOR_UNITS",
     "AdaptiveThrottleStatMetadata",
     "AdaptiveThrottleStrategy",
     "LoadWindow",
@@ -52,27 +72,34 @@ class AdaptiveThrottleStatMetadata(TypedDict):
     exceeds_capacity: float
 
 
+#: Factors are counted in units of 1e-12 (see the module doc).
+FACTOR_UNITS: Final = 1_000_000_000_000
+
+
 @script
 def adaptive_throttle(  # type: ignore[no-untyped-def]
     state: Key[LoadWindow], limit: float, period_ms: float, threshold: float,
     reduction: float, recovery: float, floor_ratio: float, cost: float,
 ):  # fmt: skip
+    # Factors in units of 1e-12 (`recovery` and `floor_ratio` too): whole numbers, so
+    # adding is exact; `limit * f / 1e12` is a window's limit rounded once.
     now = now_ms()
     index = window_index(now, period_ms)
     s = state.get(default=LoadWindow(index, 0, 1))
     # A clock that steps back stays in the stored window.
     current = max(index, s.window)
     ahead = current - s.window
+    stored = floor(s.factor * 1000000000000 + 0.5)
     # The factor of the window after the stored one, from how hot the stored one ran.
-    after = min(1, s.factor + recovery)
-    if s.count > threshold * (limit * s.factor):
-        after = max(floor_ratio, s.factor * reduction)
-    factor = s.factor
+    after = min(1000000000000, stored + recovery)
+    if s.count > threshold * (limit * stored / 1000000000000):
+        after = max(floor_ratio, floor(stored * reduction + 0.5))
+    factor = stored
     used = s.count
     if ahead >= 1:
-        factor = min(1, after + (ahead - 1) * recovery)
+        factor = min(1000000000000, after + (ahead - 1) * recovery)
         used = 0
-    effective = limit * factor
+    effective = limit * factor / 1000000000000
     start = current * period_ms
     end = (current + 1) * period_ms
     if cost > limit:
@@ -84,17 +111,17 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     if used + cost <= effective:
         count = used + cost
         # Keep the key until its factor is back to 1, where it reads like a missing key.
-        next_factor = min(1, factor + recovery)
+        next_factor = min(1000000000000, factor + recovery)
         if count > threshold * effective:
-            next_factor = max(floor_ratio, factor * reduction)
-        recover_windows = max(0, ceil((1 - next_factor) / recovery)) + 1
+            next_factor = max(floor_ratio, floor(factor * reduction + 0.5))
+        recover_windows = max(0, ceil((1000000000000 - next_factor) / recovery)) + 1
         new_load = count / effective  # before the write (see the Lua target's `_rs_undo`)
         state.set(
-            LoadWindow(current, count, factor),
+            LoadWindow(current, count, factor / 1000000000000),
             ttl_ms=(current + 1 + recover_windows) * period_ms - now + 1,
         )
         return allow(
-            remaining=effective - count, reset_ms=end - now, effective_limit=effective,
+            remaining=max(0, effective - count), reset_ms=end - now, effective_limit=effective,
             current_count=count, current_load=new_load, window_start_ms=start,
             exceeds_capacity=0,
         )  # fmt: skip
@@ -102,11 +129,14 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     # by `recovery` a window, so solve for it, then correct the rounding of the division
     # by evaluating the very expression the admission test will.
     windows = 1.0
-    if limit * after < cost:
-        windows = 1 + max(1, ceil((cost / limit - after) / recovery))
-        if windows > 2 and limit * min(1, after + (windows - 2) * recovery) >= cost:
+    if limit * after / 1000000000000 < cost:
+        windows = 1 + max(1, ceil((cost / limit * 1000000000000 - after) / recovery))
+        if (
+            windows > 2
+            and limit * min(1000000000000, after + (windows - 2) * recovery) / 1000000000000 >= cost
+        ):
             windows = windows - 1
-        if limit * min(1, after + (windows - 1) * recovery) < cost:
+        if limit * min(1000000000000, after + (windows - 1) * recovery) / 1000000000000 < cost:
             windows = windows + 1
     return deny(
         wait_ms=(s.window + windows) * period_ms - now, remaining=max(0, effective - used),
@@ -115,9 +145,10 @@ def adaptive_throttle(  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ConfigurationError(f"{name} must be a number in (0, 1], got {value!r}")
+def _units(fraction: float, rounding: str) -> float:
+    """A fraction as it is written, in units of 1e-12 (rounded as ``rounding`` says, >= 1)."""
+    units = (Decimal(repr(float(fraction))) * FACTOR_UNITS).to_integral_value(rounding)
+    return max(1.0, float(units))
 
 
 @dataclass(frozen=True)
@@ -152,20 +183,24 @@ class AdaptiveThrottleStrategy(Strategy[AdaptiveThrottleStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        _check_fraction("load_threshold", self.load_threshold)
-        _check_fraction("reduction_factor", self.reduction_factor)
-        _check_fraction("recovery_rate", self.recovery_rate)
-        _check_fraction("min_limit_ratio", self.min_limit_ratio)
+        for name in ("load_threshold", "reduction_factor", "recovery_rate", "min_limit_ratio"):
+            check_number("AdaptiveThrottleStrategy", name, getattr(self, name), high=1.0)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        recovery = _units(self.recovery_rate, ROUND_HALF_EVEN)
+        floor_ratio = _units(self.min_limit_ratio, ROUND_CEILING)  # never below the ratio
+        # The key is kept until the factor is back to 1: the window, the one after it,
+        # and as many as recovering from the floor takes.
+        windows = 2 + math.ceil((FACTOR_UNITS - floor_ratio) / recovery)
+        check_horizon("AdaptiveThrottleStrategy", rate, windows * rate.expire + 1, "recovery")
         return (
             float(rate.limit),
             float(rate.expire),
             float(self.load_threshold),
             float(self.reduction_factor),
-            float(self.recovery_rate),
-            float(self.min_limit_ratio),
+            recovery,
+            floor_ratio,
             cost,
         )

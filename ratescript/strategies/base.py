@@ -78,6 +78,12 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     #: ``keys`` gets False unless it sets it again.
     reuses_arguments: ClassVar[bool] = False
 
+    #: True when a hit that would be admitted on an idle key stays admissible while the
+    #: key stays idle (every strategy but ``TimeOfDayStrategy``, whose limit follows the
+    #: hour). A composition's exact wait is then the longest of its parts' waits; for a
+    #: part that is not steady it asks ``first_fit``.
+    steady: ClassVar[bool] = True
+
     #: True when ``hit`` is this class's: ``__call__`` may then take the hit's common
     #: case itself (one coroutine fewer), as a subclass's own ``hit`` must always run.
     _base_hit: ClassVar[bool] = True
@@ -223,6 +229,21 @@ class Strategy(abc.ABC, Generic[MetadataT]):
         }
         now = Decision(True, 0.0, numbers["0__remaining"], numbers["0__reset"], own)
         return StrategyStat(key, rate, now.remaining, wait, self.stat_metadata(now))
+
+    def first_fit(
+        self,
+        metadata: Mapping[str, Any],
+        rate: Rate,
+        cost: float,
+        allowed: bool,
+        not_before_ms: float,
+    ) -> float | None:
+        """For a strategy that is not ``steady``: the first wait of at least
+        ``not_before_ms`` after which a hit of ``cost`` fits on an otherwise idle key,
+        from the ``metadata`` its script returned (``allowed``: whether the script
+        admitted the hit); ``None`` when it cannot tell. A steady strategy's is its wait.
+        """
+        return None
 
     def stat_metadata(self, decision: Decision) -> MetadataT:
         """The typed metadata of a decision (by default, the script's metadata as is)."""

@@ -23,15 +23,14 @@ when the bucket will hold its cost at the current refill rate — is exact.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "CostBasedTokenBucketStatMetadata",
@@ -138,21 +137,19 @@ class CostBasedTokenBucketStrategy(Strategy[CostBasedTokenBucketStatMetadata]):
     hit_metadata = frozenset({"average_cost", "effective_refill_rate_per_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
-        if self.burst_size is not None and not (
-            math.isfinite(self.burst_size) and self.burst_size > 0
-        ):
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
-        if not (math.isfinite(self.average_window) and self.average_window >= 1):
-            raise ConfigurationError(f"average_window must be >= 1, got {self.average_window!r}")
-        if not 0 < self.min_refill_rate <= 1:
-            raise ConfigurationError(
-                f"min_refill_rate must be in (0, 1], got {self.min_refill_rate!r}"
-            )
+        owner = "CostBasedTokenBucketStrategy"
+        if self.burst_size is not None:
+            check_number(owner, "burst_size", self.burst_size)
+        check_number(owner, "average_window", self.average_window, low=1.0, low_open=False)
+        check_number(owner, "min_refill_rate", self.min_refill_rate, high=1.0)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.burst_size is None else self.burst_size)
+        # The slowest refill is min_refill_rate of the base rate.
+        refill_ms = capacity * rate.expire / rate.limit / self.min_refill_rate + 1
+        check_horizon("CostBasedTokenBucketStrategy", rate, refill_ms, "the capacity")
         return (
             capacity,
             rate.limit / rate.expire,

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon
 
 __all__ = ["FixedWindowStatMetadata", "FixedWindowStrategy", "Window", "fixed_window"]
 
@@ -40,18 +41,20 @@ def fixed_window(window: Key[Window], limit: float, period_ms: float, cost: floa
     used = w.count if w.start == start else 0
     if cost > limit:
         return deny(
-            wait_ms=period_ms, remaining=limit - used, reset_ms=end - now, window_start_ms=start,
-            window_end_ms=end, current_count=used, exceeds_capacity=1,
+            wait_ms=period_ms, remaining=max(0, limit - used), reset_ms=end - now,
+            window_start_ms=start, window_end_ms=end, current_count=used, exceeds_capacity=1,
         )  # fmt: skip
-    if used + cost <= limit:
-        window.set(Window(start, used + cost), ttl_ms=end - now + 1)
+    count = used + cost
+    if count <= limit:
+        window.set(Window(start, count), ttl_ms=end - now + 1)
+        # Not `limit - used - cost`: it can round below 0 where `used + cost <= limit` holds.
         return allow(
-            remaining=limit - used - cost, reset_ms=end - now, window_start_ms=start,
-            window_end_ms=end, current_count=used + cost, exceeds_capacity=0,
+            remaining=max(0, limit - count), reset_ms=end - now, window_start_ms=start,
+            window_end_ms=end, current_count=count, exceeds_capacity=0,
         )  # fmt: skip
     return deny(
-        wait_ms=end - now, remaining=limit - used, reset_ms=end - now, window_start_ms=start,
-        window_end_ms=end, current_count=used, exceeds_capacity=0,
+        wait_ms=end - now, remaining=max(0, limit - used), reset_ms=end - now,
+        window_start_ms=start, window_end_ms=end, current_count=used, exceeds_capacity=0,
     )  # fmt: skip
 
 
@@ -69,4 +72,5 @@ class FixedWindowStrategy(Strategy[FixedWindowStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("FixedWindowStrategy", rate, rate.expire, "the period")
         return (float(rate.limit), float(rate.expire), cost)

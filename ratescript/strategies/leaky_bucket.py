@@ -5,9 +5,11 @@ meter leaks continuously. ``LeakyBucketWithQueueStrategy`` serves hits strictly 
 order, one cost unit per ``period / limit`` ms: an admitted hit is given the next
 free slot (``metadata["delay_ms"]`` says how long until it comes), and a hit that
 would make the queue longer than ``max_queue`` is rejected with the exact wait
-until it would fit. Both decide by a moment computed from stored state alone, so
-``wait_ms`` is exact; both read a missing key as an empty bucket, which is what an
-expired key means.
+until it would fit. Both keep a meter: the level (cost units queued) and when it
+was last set, so a burst's level is the exact sum of its costs and a burst of
+unit hits admits exactly ``max_queue`` of them at any rate. Both decide by a
+moment computed from stored state alone, so ``wait_ms`` is exact; both read a
+missing key as an empty bucket, which is what an expired key means.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "LeakyBucketStatMetadata",
@@ -77,29 +79,30 @@ def leaky_bucket(meter: Key[Meter], capacity: float, leak: float, cost: float): 
 
 
 @script
-def leaky_bucket_queue(next_free: Key[float], interval: float, max_queue: float, cost: float):  # type: ignore[no-untyped-def]
+def leaky_bucket_queue(queue: Key[Meter], interval: float, max_queue: float, cost: float):  # type: ignore[no-untyped-def]
+    # The backlog in cost units (not the time it drains, a time since the epoch: adding
+    # cost × interval to one rounds, and a burst piled the roundings up).
     now = now_ms()
-    free_at = next_free.get(default=now)
-    slot = max(free_at, now)
-    queued = (slot - now) / interval
+    q = queue.get(default=Meter(0, now))
+    queued = max(0, q.level - max(0, now - q.stamp) / interval)
     if cost > max_queue:
         return deny(
             wait_ms=max_queue * interval, remaining=max(0, max_queue - queued),
-            reset_ms=slot - now, queue_size=queued, queue_cost=queued, delay_ms=slot - now,
-            exceeds_capacity=1,
+            reset_ms=queued * interval, queue_size=queued, queue_cost=queued,
+            delay_ms=queued * interval, exceeds_capacity=1,
         )  # fmt: skip
-    allow_at = free_at + (cost - max_queue) * interval
+    allow_at = q.stamp + (q.level + cost - max_queue) * interval
     if queued + cost <= max_queue or now >= allow_at:
-        done = slot + cost * interval
-        next_free.set(done, ttl_ms=done - now + 1)
+        filled = min(max_queue, queued + cost)
+        queue.set(Meter(filled, max(now, q.stamp)), ttl_ms=filled * interval + 1)
         return allow(
-            remaining=max(0, max_queue - queued - cost), reset_ms=done - now,
-            queue_size=queued + cost, queue_cost=queued + cost, delay_ms=slot - now,
+            remaining=max(0, max_queue - filled), reset_ms=filled * interval,
+            queue_size=filled, queue_cost=filled, delay_ms=queued * interval,
             exceeds_capacity=0,
         )  # fmt: skip
     return deny(
-        wait_ms=allow_at - now, remaining=max(0, max_queue - queued), reset_ms=slot - now,
-        queue_size=queued, queue_cost=queued, delay_ms=slot - now, exceeds_capacity=0,
+        wait_ms=allow_at - now, remaining=max(0, max_queue - queued), reset_ms=queued * interval,
+        queue_size=queued, queue_cost=queued, delay_ms=queued * interval, exceeds_capacity=0,
     )  # fmt: skip
 
 
@@ -115,13 +118,16 @@ class LeakyBucketStrategy(Strategy[LeakyBucketStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.capacity is not None and not self.capacity > 0:
-            raise ConfigurationError(f"capacity must be > 0, got {self.capacity!r}")
+        if self.capacity is not None:
+            check_number("LeakyBucketStrategy", "capacity", self.capacity)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.capacity is None else self.capacity)
+        check_horizon(
+            "LeakyBucketStrategy", rate, capacity * rate.expire / rate.limit + 1, "capacity"
+        )
         return (capacity, rate.limit / rate.expire, cost)
 
 
@@ -130,7 +136,8 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
     """Strict FIFO at ``rate.limit`` per ``rate.expire``; at most ``max_queue`` waiting.
 
     An admitted hit's slot is ``metadata["delay_ms"]`` away: serve it then for a
-    perfectly even output rate. Memory: one number per key.
+    perfectly even output rate. A burst of unit hits on an idle key admits exactly
+    ``max_queue`` of them (rounded down). Memory: one record (two numbers) per key.
     """
 
     max_queue: float | None = None
@@ -139,11 +146,15 @@ class LeakyBucketWithQueueStrategy(Strategy[LeakyBucketWithQueueStatMetadata]):
     hit_metadata = frozenset({"delay_ms", "exceeds_capacity"})
 
     def __post_init__(self) -> None:
-        if self.max_queue is not None and not self.max_queue > 0:
-            raise ConfigurationError(f"max_queue must be > 0, got {self.max_queue!r}")
+        if self.max_queue is not None:
+            check_number("LeakyBucketWithQueueStrategy", "max_queue", self.max_queue)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         queue = float(rate.limit if self.max_queue is None else self.max_queue)
-        return (rate.expire / rate.limit, queue, cost)
+        interval = rate.expire / rate.limit
+        check_horizon(
+            "LeakyBucketWithQueueStrategy", rate, queue * interval + 1, "max_queue × interval"
+        )
+        return (interval, queue, cost)

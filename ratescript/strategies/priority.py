@@ -16,7 +16,6 @@ what the key's expiry (once the bucket would be full) means.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -25,6 +24,7 @@ from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.token_bucket import Bucket
 
 __all__ = ["PriorityQueueStatMetadata", "PriorityQueueStrategy", "priority_bucket"]
@@ -107,11 +107,14 @@ class PriorityQueueStrategy(Strategy[PriorityQueueStatMetadata]):
         levels = self.priority_levels
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
             raise ConfigurationError(f"priority_levels must be an int >= 1, got {levels!r}")
-        fraction = self.reserved_fraction
-        if isinstance(fraction, bool) or not (
-            isinstance(fraction, int | float) and 0 <= fraction < 1
-        ):
-            raise ConfigurationError(f"reserved_fraction must be in [0, 1), got {fraction!r}")
+        fraction = check_number(
+            "PriorityQueueStrategy",
+            "reserved_fraction",
+            self.reserved_fraction,
+            low_open=False,
+            high=1.0,
+            high_open=True,
+        )
         if (levels - 1) * fraction >= 1:
             raise ConfigurationError(
                 f"{levels} levels reserving {fraction!r} each leave nothing for the lowest "
@@ -119,10 +122,8 @@ class PriorityQueueStrategy(Strategy[PriorityQueueStatMetadata]):
             )
         if self.default_priority is not None:
             self._check_priority(self.default_priority)
-        if self.burst_size is not None and not (
-            math.isfinite(self.burst_size) and self.burst_size > 0
-        ):
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
+        if self.burst_size is not None:
+            check_number("PriorityQueueStrategy", "burst_size", self.burst_size)
 
     def _check_priority(self, priority: object) -> int:
         if (
@@ -148,6 +149,8 @@ class PriorityQueueStrategy(Strategy[PriorityQueueStatMetadata]):
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = float(rate.limit if self.burst_size is None else self.burst_size)
+        refill_ms = capacity * rate.expire / rate.limit + 1
+        check_horizon("PriorityQueueStrategy", rate, refill_ms, "the capacity")
         priority = self.priority_of(context)
         reserve = capacity * (priority * self.reserved_fraction)
         return (capacity, rate.limit / rate.expire, reserve, float(priority), cost)

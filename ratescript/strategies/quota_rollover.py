@@ -22,15 +22,14 @@ period, or the one after if the next one's rollover is too small) is exact.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "Quota",
@@ -87,7 +86,7 @@ def quota_with_rollover(  # type: ignore[no-untyped-def]
     if used + cost <= effective:
         quota.set(Quota(current, used + cost, rollover), ttl_ms=end + period_ms - now + 1)
         return allow(
-            remaining=effective - used - cost, reset_ms=end - now, base_limit=limit,
+            remaining=max(0, effective - (used + cost)), reset_ms=end - now, base_limit=limit,
             rollover_amount=rollover, effective_limit=effective, usage=used + cost,
             period_start_ms=start, exceeds_capacity=0,
         )  # fmt: skip
@@ -127,24 +126,18 @@ class QuotaWithRolloverStrategy(Strategy[QuotaWithRolloverStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        percentage = self.rollover_percentage
-        if isinstance(percentage, bool) or not (
-            isinstance(percentage, int | float) and 0 <= percentage <= 1
-        ):
-            raise ConfigurationError(
-                f"rollover_percentage must be a number in [0, 1], got {percentage!r}"
-            )
-        cap = self.max_rollover
-        if cap is not None and (
-            isinstance(cap, bool)
-            or not isinstance(cap, int | float)
-            or not (math.isfinite(cap) and cap >= 0)
-        ):
-            raise ConfigurationError(f"max_rollover must be a finite number >= 0, got {cap!r}")
+        owner = "QuotaWithRolloverStrategy"
+        check_number(
+            owner, "rollover_percentage", self.rollover_percentage, low_open=False, high=1.0
+        )
+        if self.max_rollover is not None:
+            check_number(owner, "max_rollover", self.max_rollover, low_open=False)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # A period's usage decides the next period's rollover: two periods.
+        check_horizon("QuotaWithRolloverStrategy", rate, 2 * rate.expire + 1, "the period")
         limit = float(rate.limit)
         percentage = float(self.rollover_percentage)
         # Without a cap, the share of a whole period's quota: no rollover can exceed it.

@@ -30,6 +30,7 @@ from ratescript.scriptdsl import (
     window_index,
 )
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon
 
 __all__ = [
     "Counters",
@@ -71,7 +72,7 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
     oldest = entries.oldest(default=now + period_ms) - period_ms
     if cost > limit:
         return deny(
-            wait_ms=period_ms, remaining=limit - used, reset_ms=oldest + period_ms - now,
+            wait_ms=period_ms, remaining=max(0, limit - used), reset_ms=oldest + period_ms - now,
             entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
             exceeds_capacity=1,
         )  # fmt: skip
@@ -79,20 +80,23 @@ def sliding_window_log(log: Key[Log], limit: float, period_ms: float, cost: floa
         entries.append(ceil(now) + period_ms, cost)
         log.set(entries, ttl_ms=ceil(now) + period_ms - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=entries.oldest(default=now) - now,
+            remaining=max(0, limit - (used + cost)), reset_ms=entries.oldest(default=now) - now,
             entry_count=entries.count(), current_cost_sum=used + cost,
             oldest_entry_ms=entries.oldest(default=now) - period_ms, exceeds_capacity=0,
         )  # fmt: skip
-    need = used + cost - limit
-    freed = 0.0
-    wait = period_ms
+    # The first expiry after which the hit fits, found with the very arithmetic a later
+    # hit's trim will do (the running total less each entry, in order): with fractional
+    # costs any other sum can round the other way. Once every entry has left, the log is
+    # empty (its total exactly 0) and the hit fits.
+    rest = used
+    wait = entries.newest(default=now) - now
     for expiry, amount in entries:
-        freed += amount
-        if freed >= need:
+        rest = rest - amount
+        if rest + cost <= limit:
             wait = expiry - now
             break
     return deny(
-        wait_ms=wait, remaining=limit - used, reset_ms=oldest + period_ms - now,
+        wait_ms=wait, remaining=max(0, limit - used), reset_ms=oldest + period_ms - now,
         entry_count=entries.count(), current_cost_sum=used, oldest_entry_ms=oldest,
         exceeds_capacity=0,
     )  # fmt: skip
@@ -158,6 +162,8 @@ class SlidingWindowLogStrategy(Strategy[SlidingWindowLogStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # An entry lives a period from the millisecond after its hit.
+        check_horizon("SlidingWindowLogStrategy", rate, rate.expire + 1, "the period")
         return (float(rate.limit), float(rate.expire), cost)
 
 
@@ -175,4 +181,6 @@ class SlidingWindowCounterStrategy(Strategy[SlidingWindowCounterStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        # The previous window counts while the current one lasts: two periods.
+        check_horizon("SlidingWindowCounterStrategy", rate, 2 * rate.expire, "the period")
         return (float(rate.limit), float(rate.expire), cost)

@@ -23,6 +23,7 @@ from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, allow, deny, now_ms, script, window_index
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.fixed_window import Window
 
 __all__ = [
@@ -107,7 +108,8 @@ def tiered_window(  # type: ignore[no-untyped-def]
     if used + cost <= limit:
         window.set(Window(start, used + cost), ttl_ms=end - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=end - now, tier_multiplier=multiplier,
+            remaining=max(0, limit - (used + cost)), reset_ms=end - now,
+            tier_multiplier=multiplier,
             effective_limit=limit, current_count=used + cost, window_start_ms=start,
             window_end_ms=end, exceeds_capacity=0,
         )  # fmt: skip
@@ -163,15 +165,7 @@ class TieredRateStrategy(Strategy[TieredRateStatMetadata]):
             raise ConfigurationError("tier_multipliers needs at least one tier")
         for tier, multiplier in multipliers.items():
             _check_tier_name(tier)
-            if (
-                isinstance(multiplier, bool)
-                or not isinstance(multiplier, int | float)
-                or not (math.isfinite(multiplier) and multiplier > 0)
-            ):
-                raise ConfigurationError(
-                    f"the multiplier of tier {tier!r} must be a finite number > 0, "
-                    f"got {multiplier!r}"
-                )
+            check_number("TieredRateStrategy", f"the multiplier of tier {tier!r}", multiplier)
         if self.default_tier not in multipliers:
             raise ConfigurationError(
                 f"default_tier {self.default_tier!r} is not one of the tiers {sorted(multipliers)}"
@@ -196,6 +190,7 @@ class TieredRateStrategy(Strategy[TieredRateStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("TieredRateStrategy", rate, rate.expire, "the period")
         multiplier = float(self.tier_multipliers[self.tier_of(context)])
         return (scaled_limit(rate.limit, multiplier), multiplier, float(rate.expire), cost)
 

@@ -19,8 +19,10 @@ scanning up to a day of hours, which the DSL cannot loop over; so the script
 answers the moment its decision can first change (the next hour boundary or the
 window's end — a lower bound) together with its clock and count, and the
 strategy computes the exact wait from those, in Python, replaying the script's
-own arithmetic. ``hit``, ``__call__`` and ``stat`` report that exact wait; a
-composition (``all_of``) sees the script's lower bound.
+own arithmetic. ``hit``, ``__call__`` and ``stat`` report that exact wait. The
+limit follows the hour, so a hit that fits now may not fit later: the strategy is
+not ``steady``, and a composition (``all_of``, ``hit_all``) asks it
+(``first_fit``) for the first moment it fits from the other parts' waits on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ratescript.scriptdsl import Key, allow, deny, floor, now_ms, script, window
 from ratescript.scriptdsl.runtime import lua_floor, lua_mod
 from ratescript.stores.base import Store
 from ratescript.strategies.base import Strategy, StrategyStat
+from ratescript.strategies.checks import check_horizon, check_number
 from ratescript.strategies.fixed_window import Window
 from ratescript.strategies.tiered import scaled_limit
 
@@ -116,7 +119,7 @@ def time_of_day(  # type: ignore[no-untyped-def]
     if used + cost <= limit:
         window.set(Window(start, used + cost), ttl_ms=end - now + 1)
         return allow(
-            remaining=limit - used - cost, reset_ms=end - now, hour_of_day=hour,
+            remaining=max(0, limit - (used + cost)), reset_ms=end - now, hour_of_day=hour,
             effective_limit=limit, current_count=used + cost, window_start_ms=start,
             clock_ms=now, exceeds_capacity=0,
         )  # fmt: skip
@@ -153,13 +156,8 @@ def _check_window(window: object) -> tuple[int, int, float]:
         raise ConfigurationError(
             f"a time window needs 0 <= start < 24, 0 <= end <= 24 and start != end: {window!r}"
         )
-    if (
-        isinstance(multiplier, bool)
-        or not isinstance(multiplier, int | float)
-        or not (math.isfinite(multiplier) and multiplier > 0)
-    ):
-        raise ConfigurationError(f"a time window's multiplier must be > 0, got {window!r}")
-    return (start, end, float(multiplier))
+    multiplier = check_number("TimeOfDayStrategy", f"the multiplier of {window!r}", multiplier)
+    return (start, end, multiplier)
 
 
 @lru_cache(maxsize=1024)
@@ -196,16 +194,14 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
     hourly_multipliers: tuple[float, ...] = field(init=False, repr=False, compare=False)
     script = time_of_day
     reuses_arguments = True
+    steady = False
 
     def __post_init__(self) -> None:
         windows = tuple(_check_window(window) for window in self.time_windows)
-        offset = self.timezone_offset
-        if isinstance(offset, bool) or not (
-            isinstance(offset, int | float) and -12 <= offset <= 14
-        ):
-            raise ConfigurationError(
-                f"timezone_offset must be a number of hours from -12 to 14, got {offset!r}"
-            )
+        check_number(
+            "TimeOfDayStrategy", "timezone_offset", self.timezone_offset, low=-12.0,
+            low_open=False, high=14.0,
+        )  # fmt: skip
         object.__setattr__(self, "time_windows", windows)
         object.__setattr__(self, "hourly_multipliers", _hourly_multipliers(windows))
 
@@ -216,6 +212,7 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
+        check_horizon("TimeOfDayStrategy", rate, rate.expire, "the period")
         limits = _hourly_limits(float(rate.limit), self.hourly_multipliers)
         return (float(rate.expire), self.offset_ms, max(limits), cost, *limits)
 
@@ -227,14 +224,29 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
         return min(23, int(hour))
 
     def exact_wait(self, metadata: Mapping[str, Any], rate: Rate, cost: float) -> float | None:
-        """The exact wait of a rejected hit, from what the script saw; ``None`` if none fits.
+        """The exact wait of a rejected hit, from what the script saw; ``None`` if none fits."""
+        return self.first_fit(metadata, rate, cost, allowed=False, not_before_ms=0.0)
 
-        The candidates are the only moments a decision can change: the hour
-        boundaries and the window's end. The count stays while the window lasts and
-        is 0 after it; a day of hours covers every limit there is.
+    def first_fit(
+        self,
+        metadata: Mapping[str, Any],
+        rate: Rate,
+        cost: float,
+        allowed: bool,
+        not_before_ms: float,
+    ) -> float | None:
+        """The first wait of at least ``not_before_ms`` after which a hit of ``cost`` fits
+        on an otherwise idle key, from what the script saw; ``None`` if none fits.
+
+        ``allowed`` says whether the script admitted the hit (its ``current_count``
+        then already holds the cost). The candidates are the only moments a decision
+        can change: the hour boundaries and the window's end. The count stays while the
+        window lasts and is 0 after it; a day of hours covers every limit there is.
         """
         now = float(metadata["clock_ms"])
-        used = float(metadata["current_count"])
+        counted = float(metadata["current_count"])
+        # The count plus the cost, as the script adds them, in the script's window.
+        in_window = counted if allowed else counted + cost
         period = float(rate.expire)
         window = _window_index(now, period)  # the script's window: start = window·period
         end = (window + 1) * period
@@ -242,8 +254,8 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
         offset = self.offset_ms
 
         def fits(at: float) -> bool:
-            count = used if _window_index(at, period) == window else 0.0
-            return count + cost <= limits[self._hour(at)]
+            total = in_window if _window_index(at, period) == window else cost
+            return total <= limits[self._hour(at)]
 
         def boundaries(after: float, until: float) -> list[float]:
             """Hour boundaries in ``(after, until]``, each also an ulp later (rounding)."""
@@ -255,9 +267,14 @@ class TimeOfDayStrategy(Strategy[TimeOfDayStatMetadata]):
                 index += 1
             return out
 
-        in_window = [t for t in boundaries(now, min(end, now + _DAY_MS + _HOUR_MS)) if t < end]
-        later = [end, *boundaries(end, end + _DAY_MS + _HOUR_MS)]
-        for candidate in (*in_window, *later):
+        first = now + not_before_ms
+        candidates = [first]
+        if first < end:
+            candidates += [t for t in boundaries(first, min(end, first + _DAY_MS)) if t < end]
+            candidates.append(end)
+            first = end
+        candidates += boundaries(first, first + _DAY_MS + _HOUR_MS)
+        for candidate in candidates:
             if fits(candidate):
                 return candidate - now
         return None

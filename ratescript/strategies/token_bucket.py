@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script
 from ratescript.strategies.base import Strategy
+from ratescript.strategies.checks import check_horizon, check_number
 
 __all__ = [
     "Bucket",
@@ -106,6 +106,11 @@ def _capacity(burst_size: float | None, rate: Rate) -> float:
     return float(rate.limit if burst_size is None else burst_size)
 
 
+def _refill_ms(tokens: float, rate: Rate) -> float:
+    """How long ``tokens`` take to refill: the longest a bucket's key must be kept."""
+    return tokens * rate.expire / rate.limit + 1
+
+
 @dataclass(frozen=True)
 class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
     """Smooth refill with bursts up to ``burst_size`` (default: the limit).
@@ -119,13 +124,15 @@ class TokenBucketStrategy(Strategy[TokenBucketStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.burst_size is not None and not self.burst_size > 0:
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
+        if self.burst_size is not None:
+            check_number("TokenBucketStrategy", "burst_size", self.burst_size)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
-        return (_capacity(self.burst_size, rate), rate.limit / rate.expire, cost)
+        capacity = _capacity(self.burst_size, rate)
+        check_horizon("TokenBucketStrategy", rate, _refill_ms(capacity, rate), "the capacity")
+        return (capacity, rate.limit / rate.expire, cost)
 
 
 @dataclass(frozen=True)
@@ -142,14 +149,21 @@ class TokenBucketWithDebtStrategy(Strategy[TokenBucketWithDebtStatMetadata]):
     reuses_arguments = True
 
     def __post_init__(self) -> None:
-        if self.burst_size is not None and not self.burst_size > 0:
-            raise ConfigurationError(f"burst_size must be > 0, got {self.burst_size!r}")
-        if self.max_debt is not None and not self.max_debt >= 0:
-            raise ConfigurationError(f"max_debt must be >= 0, got {self.max_debt!r}")
+        owner = "TokenBucketWithDebtStrategy"
+        if self.burst_size is not None:
+            check_number(owner, "burst_size", self.burst_size)
+        if self.max_debt is not None:
+            check_number(owner, "max_debt", self.max_debt, low_open=False)
 
     def arguments(
         self, rate: Rate, cost: float, context: Mapping[str, Any] | None
     ) -> tuple[float, ...]:
         capacity = _capacity(self.burst_size, rate)
         debt = capacity / 2 if self.max_debt is None else float(self.max_debt)
+        check_horizon(
+            "TokenBucketWithDebtStrategy",
+            rate,
+            _refill_ms(capacity + debt, rate),
+            "the capacity and max_debt",
+        )
         return (capacity, rate.limit / rate.expire, debt, cost)

@@ -31,6 +31,7 @@ from ratescript.strategies import (
     TokenBucketStrategy,
     TokenBucketWithDebtStrategy,
 )
+from ratescript.strategies.gcra import GCRA_SLACK_MS
 
 __all__ = [
     "GCRA",
@@ -131,30 +132,41 @@ class TokenBucket(TokenBucketWithDebt):
 
 class GCRA:
     """Theoretical arrival time: admit a hit of cost ``c`` while
-    ``max(TAT, now) + c·T - now <= T + tolerance``, then ``TAT = max(TAT, now) + c·T``."""
+    ``max(TAT, now) + c·T - now <= T + tolerance + slack``, then ``TAT = max(TAT, now) + c·T``.
+
+    ``slack`` (``GCRA_SLACK_MS``, 2**-9 ms) is what the strategy allows for the rounding
+    of a TAT near the epoch; a backlog within ``slack``
+    of a whole number of intervals is taken as exactly that many (the strategy's
+    canonical TAT; with the drawn cases, a backlog is whole or a quarter ms off).
+    """
 
     exact_wait = True
 
     def __init__(self, interval_ms: Number, tolerance_ms: Number) -> None:
         self.interval, self.tolerance = _f(interval_ms), _f(tolerance_ms)
+        self.slack = Fraction(GCRA_SLACK_MS)
         self.tat: Fraction | None = None  # none yet: idle
 
-    def _room(self, tat: Fraction, now: Fraction) -> Fraction:
+    def _room(self, ahead: Fraction) -> Fraction:
         """Hits of cost 1 that would be admitted now, one after the other."""
-        slack = self.tolerance + self.interval - (tat - now)
+        slack = self.tolerance + self.interval + self.slack - ahead
         return Fraction(max(0, math.floor(slack / self.interval)))
 
     def hit(self, now: Number, cost: Number) -> Outcome:
         now, cost = _f(now), _f(cost)
         tat = now if self.tat is None else max(self.tat, now)
-        limit = self.interval + self.tolerance
+        limit = self.interval + self.tolerance + self.slack
         if cost * self.interval > limit:
-            return Outcome(False, None, self._room(tat, now))
+            return Outcome(False, None, self._room(tat - now))
         if tat + cost * self.interval - now <= limit:
+            ahead = tat - now
+            whole = math.floor(ahead / self.interval + Fraction(1, 2))
+            if abs(ahead - whole * self.interval) <= self.slack:
+                ahead = whole * self.interval
             if cost:
-                self.tat = tat + cost * self.interval
-            return Outcome(True, Fraction(0), self._room(tat + cost * self.interval, now))
-        return Outcome(False, tat + cost * self.interval - limit - now, self._room(tat, now))
+                self.tat = now + ahead + cost * self.interval
+            return Outcome(True, Fraction(0), self._room(ahead + cost * self.interval))
+        return Outcome(False, tat + cost * self.interval - limit - now, self._room(tat - now))
 
 
 class SlidingWindowLog:

@@ -127,28 +127,36 @@ class TieredModel:
         return Outcome(False, start + self.period - now)
 
 
+def _decimal(x: F) -> F:
+    """``x`` to twelve decimal places, half up: the adaptive throttle's factors."""
+    return F(math.floor(x * 10**12 + F(1, 2)), 10**12)
+
+
 class AdaptiveModel:
-    """Window by window: a hot window cuts the next one's factor, any other adds to it."""
+    """Window by window: a hot window cuts the next one's factor, any other adds to it.
+
+    Factors are decimals of twelve places; a window's limit is ``limit × factor``
+    rounded once to a double."""
 
     def __init__(self, limit: int, period: int, threshold: F, reduction: F, recovery: F, low: F):
         self.limit, self.period = limit, period
-        self.threshold, self.reduction, self.recovery, self.low = (
-            threshold,
-            reduction,
-            recovery,
-            low,
-        )
+        self.threshold, self.reduction = threshold, reduction
+        self.recovery = _decimal(recovery)
+        self.low = F(math.ceil(low * 10**12), 10**12)
         self.window: int | None = None
         self.count = F(0)
         self.factor = F(1)
         self.effective: F | None = None
 
+    def limit_at(self, factor: F) -> F:
+        return F(float(self.limit * factor))
+
     def roll(self, window: int) -> None:
         if self.window is None:
             self.window = window
         while self.window < window:
-            if self.count > self.threshold * self.limit * self.factor:
-                self.factor = max(self.low, self.factor * self.reduction)
+            if self.count > self.threshold * self.limit_at(self.factor):
+                self.factor = max(self.low, _decimal(self.factor * self.reduction))
             else:
                 self.factor = min(F(1), self.factor + self.recovery)
             self.count = F(0)
@@ -157,17 +165,17 @@ class AdaptiveModel:
     def hit(self, now: F, cost: F, context: Context) -> Outcome:
         window = int(now // self.period)
         self.roll(window)
-        self.effective = self.limit * self.factor
+        self.effective = self.limit_at(self.factor)
         if cost > self.limit:
             return NEVER
-        if self.count + cost <= self.limit * self.factor:
+        if self.count + cost <= self.effective:
             self.count += cost
             return ALLOWED
         ahead = copy.copy(self)
         while True:
             window += 1
             ahead.roll(window)
-            if cost <= self.limit * ahead.factor:
+            if cost <= self.limit_at(ahead.factor):
                 return Outcome(False, window * self.period - now)
 
 
@@ -295,12 +303,17 @@ class CostBasedModel:
 
 
 class ConcurrencyModel:
-    """Leases ``[expiry, amount]``; releases give back the oldest first."""
+    """Leases ``[id, amount]``, the id being the expiry: ``ceil(now) + lease``, or 2**-10
+    ms after the newest id still on the key (released ones too) if that is later. A
+    release by id gives back that lease only (nothing once it expired or was given
+    back); without one it gives back the oldest units."""
 
     effective: F | None = None
 
     def __init__(self, most: F, lease: F) -> None:
         self.most, self.lease = most, lease
+        # Released leases stay, emptied, until they would have expired: only their ids
+        # count, to keep the next ids apart.
         self.leases: list[list[F]] = []
 
     def expire(self, now: F) -> None:
@@ -315,7 +328,9 @@ class ConcurrencyModel:
         if cost > self.most:
             return NEVER
         if held + cost <= self.most:
-            self.leases.append([F(math.ceil(now)) + self.lease, cost])
+            newest = max((lease[0] for lease in self.leases), default=now)
+            self.last_id = max(F(math.ceil(now)) + self.lease, newest + F(1, 1024))
+            self.leases.append([self.last_id, cost])
             return ALLOWED
         freed = F(0)
         for expiry, amount in self.leases:
@@ -324,15 +339,17 @@ class ConcurrencyModel:
                 return Outcome(False, expiry - now)
         raise AssertionError("unreachable")
 
-    def release(self, now: F, cost: F) -> F:
+    def release(self, now: F, cost: F | None, lease: F | None = None) -> F:
         self.expire(now)
-        left = cost
-        for lease in self.leases:
-            taken = min(left, lease[1])
-            lease[1] -= taken
-            left -= taken
-        self.leases = [lease for lease in self.leases if lease[1] > 0]
-        return cost - left
+        left = (F(1) if lease is None else F(10**400)) if cost is None else cost
+        given = F(0)
+        for entry in self.leases:
+            if lease is None or entry[0] == lease:
+                taken = min(left, entry[1])
+                entry[1] -= taken
+                left -= taken
+                given += taken
+        return given
 
 
 # --- drawing cases ------------------------------------------------------------------------------
@@ -526,7 +543,10 @@ async def test_decisions_match_the_model(kind: str, data: st.DataObject) -> None
                 _HAMMER_STEPS if case.hammer else _BUSY_STEPS,
                 case.costs,
                 case.contexts,
-                st.booleans(),
+                # A lease to release (by its index among those taken, any of them: expired,
+                # released or held), -1 the oldest units; None: a hit.
+                st.none() | st.none() | st.integers(-1, 12),
+                st.booleans(),  # a release by id gives the whole lease back
             ),
             min_size=10,
             max_size=40,
@@ -534,15 +554,20 @@ async def test_decisions_match_the_model(kind: str, data: st.DataObject) -> None
         label="hits",
     )
     store = InMemoryStore(clock=clock)
-    for index, (step, cost, context, release) in enumerate(steps):
+    leases: list[float] = []  # the ids of the leases taken
+    for index, (step, cost, context, release, whole) in enumerate(steps):
         now = timeline.advance(step)
-        if release and isinstance(case.model, ConcurrencyModel):
+        if release is not None and isinstance(case.model, ConcurrencyModel):
             assert isinstance(case.strategy, ConcurrencyLimitStrategy)
-            given_back = await case.strategy.release("k", case.rate, store, cost)
-            expected_back = case.model.release(F(now), F(cost))
-            note(f"release {index} at T0+{now - T0} cost {cost}: {given_back}")
+            lease = leases[release % len(leases)] if release >= 0 and leases else None
+            amount = None if lease is not None and whole else cost
+            given_back = await case.strategy.release("k", case.rate, store, amount, lease=lease)
+            expected_back = case.model.release(
+                F(now), None if amount is None else F(amount), None if lease is None else F(lease)
+            )
+            note(f"release {index} at T0+{now - T0} {amount} of {lease}: {given_back}")
             assert given_back.allowed
-            if cost:
+            if amount != 0:
                 assert given_back.metadata["released"] == expected_back
                 assert given_back.metadata["in_flight"] == case.model.held()
             continue
@@ -553,6 +578,9 @@ async def test_decisions_match_the_model(kind: str, data: st.DataObject) -> None
         _check(decision, expected)
         if cost and case.model.effective is not None:
             assert decision.metadata["effective_limit"] == case.model.effective
+        if cost and decision.allowed and isinstance(case.model, ConcurrencyModel):
+            assert decision.metadata["lease_id"] == case.model.last_id
+            leases.append(decision.metadata["lease_id"])
         timeline.saw(decision)
 
 
@@ -1045,11 +1073,11 @@ async def test_expensive_hits_slow_the_refill_until_the_bucket_is_full() -> None
 
 
 @pytest.mark.asyncio
-async def test_release_frees_exactly_its_cost_even_from_merged_leases() -> None:
+async def test_release_gives_back_exactly_its_cost_from_the_oldest_leases() -> None:
     strategy = ConcurrencyLimitStrategy(max_in_flight=5, lease_ms=30_000)
     clock = FakeClock()
     store = InMemoryStore(clock=clock)
-    for cost in (2, 2):  # the same millisecond: one merged entry of 4
+    for cost in (2, 2):  # the same millisecond: two leases, 2**-10 ms apart
         assert await strategy("k", "1/s", store, cost) == 0
     clock.now += 10
     assert await strategy("k", "1/s", store, 1) == 0
@@ -1059,11 +1087,53 @@ async def test_release_frees_exactly_its_cost_even_from_merged_leases() -> None:
     raw = await store.get("k")
     assert raw is not None
     entries, total = codec_for(ConcurrencyLimitStrategy.script.keys[0]).decode("k", raw)
-    assert (entries, total) == ([(1700000030000.0, 1.0), (1700000030010.0, 1.0)], 2.0)
+    assert (entries, total) == ([(T0 + 30_000 + 2**-10, 1.0), (T0 + 30_010, 1.0)], 2.0)
     assert await strategy("k", "1/s", store, 3) == 0
     released = await strategy.release("k", "1/s", store, 100)
     assert released.metadata["released"] == 5 and released.remaining == 5
-    assert await store.get("k") is None
+    # The newest lease is kept, emptied, for its id (until it would have expired).
+    raw = await store.get("k")
+    assert raw is not None
+    entries, total = codec_for(ConcurrencyLimitStrategy.script.keys[0]).decode("k", raw)
+    assert (entries, total) == ([(T0 + 30_010 + 2**-10, 0.0)], 0.0)
+    assert (await strategy.stat("k", "1/s", store)).metadata["oldest_lease_expiry_ms"] == T0 + 10
+    clock.now += 30_001
+    assert await strategy("k", "1/s", store, 5) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_release_by_lease_id_frees_that_lease_alone() -> None:
+    """The audit's case: a holder whose lease expired, or who releases twice, must not
+    free the slot of a holder still at work."""
+    strategy = ConcurrencyLimitStrategy(max_in_flight=1, lease_ms=10_000)
+    clock = FakeClock()
+    store = InMemoryStore(clock=clock)
+    a = await strategy.hit("k", "1/10s", store)
+    assert a.allowed and a.metadata["lease_id"] == T0 + 10_000
+    clock.now = T0 + 10_001  # A is slow: its lease has ended on its own
+    b = await strategy.hit("k", "1/10s", store)
+    assert b.allowed
+    clock.now = T0 + 10_500  # A finishes, and releases in its `finally`
+    late = await strategy.release("k", "1/10s", store, lease=a.metadata["lease_id"])
+    assert late.metadata["released"] == 0 and late.metadata["in_flight"] == 1
+    assert not (await strategy.hit("k", "1/10s", store)).allowed  # B still holds the slot
+    # A double release, even within the millisecond a new holder took the slot in.
+    done = await strategy.release("k", "1/10s", store, lease=b.metadata["lease_id"])
+    assert done.metadata["released"] == 1 and done.remaining == 1
+    c = await strategy.hit("k", "1/10s", store)
+    assert c.allowed and c.metadata["lease_id"] != b.metadata["lease_id"]
+    again = await strategy.release("k", "1/10s", store, lease=b.metadata["lease_id"])
+    assert again.metadata["released"] == 0
+    assert not (await strategy.hit("k", "1/10s", store)).allowed  # C still holds it
+    # Part of a lease, then the rest; an id never taken gives back nothing.
+    assert (await strategy.release("k", "1/10s", store, lease=T0 + 1)).metadata["released"] == 0
+    part = await strategy.release("k", "1/10s", store, 0.25, lease=c.metadata["lease_id"])
+    assert part.metadata["released"] == 0.25 and part.metadata["in_flight"] == 0.75
+    rest = await strategy.release("k", "1/10s", store, lease=c.metadata["lease_id"])
+    assert rest.metadata["released"] == 0.75 and rest.remaining == 1
+    for bad in (0, -1.0, math.nan, math.inf, "1"):
+        with pytest.raises(ConfigurationError):
+            await strategy.release("k", "1/10s", store, lease=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.asyncio

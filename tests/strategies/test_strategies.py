@@ -474,6 +474,32 @@ async def test_window_boundaries_hold_for_any_period(period_ms: float) -> None:
                 assert not decision.allowed and decision.metadata["previous_count"] == 4
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("strategy", "rate", "expected"),
+    [
+        (LeakyBucketWithQueueStrategy(), "6/s", 6),
+        (LeakyBucketWithQueueStrategy(max_queue=3), "6/s", 3),
+        (LeakyBucketWithQueueStrategy(), "7/h", 7),
+        (LeakyBucketWithQueueStrategy(), "59/m", 59),
+        (GCRAStrategy(burst_tolerance_ms=30_500.0), "6/61s", 4),  # 3 intervals, as decimals
+        (GCRAStrategy(burst_tolerance_ms=2 * (1_000 / 6)), "6/s", 3),
+        (GCRAStrategy(burst_tolerance_ms=58 * (60_000 / 59)), "59/m", 59),
+    ],
+    ids=lambda x: type(x).__name__ if isinstance(x, Strategy) else str(x),
+)
+async def test_a_burst_admits_exactly_its_number_on_every_store(
+    any_store: StoreMaker, strategy: AnyStrategy, rate: str, expected: int
+) -> None:
+    """Rates whose interval is not exact in binary (see tests/strategies/test_numerics.py
+    for any rate): a burst on an idle key admits its documented number, and ``stat`` says
+    so first — on every store, as the scripts are the same."""
+    async with any_store(FakeClock(T0)) as store:
+        assert (await strategy.stat("k", rate, store)).hits_remaining == expected
+        decisions = [await strategy.hit("k", rate, store) for _ in range(expected + 1)]
+        assert [d.allowed for d in decisions] == [True] * expected + [False]
+
+
 # --- `await strategy(...)`: the wait alone ---------------------------------------------------
 
 

@@ -69,7 +69,7 @@ async def decide(name: str, count: int) -> None:
     strategy_name, _, how = name.partition(":")
     strategy = STRATEGIES[strategy_name]
     store = InMemoryStore()  # the wall clock, as an app runs it (see the module's doc)
-    rate = Rate(10**9, hours=1)  # never runs dry: every hit writes
+    rate = Rate(10**8, hours=1)  # never runs dry: every hit writes (GCRA: interval >= 2**-8 ms)
     if how == "hit":
         for _ in range(count):
             await strategy.hit("k", rate, store)

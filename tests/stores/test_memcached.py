@@ -23,6 +23,7 @@ import uuid
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -292,6 +293,37 @@ async def test_a_two_key_script_is_atomic_across_clients(
             b"100",
             b"100:4950",  # 0 + 1 + ... + 99: every run saw the hits of all runs before it
         ]
+
+
+class WrittenBetween(MemcachedStore):
+    """Lands another client's bytes on ``victim`` just before this store first writes it:
+    a lock-free plan that read before the plan lock was taken, landing late."""
+
+    url = ""
+    victim = b""
+    theirs = b""
+
+    async def _write(self, codec: Any, key: bytes, *args: Any, **kwargs: Any) -> int | None:
+        if key == self.victim and self.theirs:
+            request = b"set %s 0 0 %d\r\n%s\r\n" % (key, len(self.theirs), self.theirs)
+            assert await raw(self.url, request) == b"STORED\r\n"
+            self.theirs = b""
+        return await super()._write(codec, key, *args, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_a_plan_whose_later_write_loses_undoes_the_first_and_runs_again(
+    memcached_url: str,
+) -> None:
+    store = WrittenBetween(memcached_url, namespace=fresh_namespace(), clock=FakeClock())
+    store.url = memcached_url
+    store.victim = memcached_key(store.full_key("{u}:total"))
+    store.theirs = b"5:7"
+    async with store:
+        decision = await store.run(two_keys, ["{u}:hits", "{u}:total"], (10,))
+        # Run again from their write: one hit counted once, their total kept and added to.
+        assert decision.remaining == 9
+        assert await store.multi_get(["{u}:hits", "{u}:total"]) == [b"1", b"6:7"]
 
 
 @pytest.mark.asyncio

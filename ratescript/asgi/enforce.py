@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.responses import Response
 
-from ratescript.asgi.headers import HeaderStyle, limit_headers, put_headers
+from ratescript.asgi.headers import (
+    HeaderStyle,
+    limit_headers,
+    merge_fields,
+    merge_headers,
+    put_headers,
+    rate_limit_fields,
+)
 from ratescript.asgi.types import Context, ExceptionInfo, maybe_await
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError, StoreConnectionError
@@ -96,11 +103,15 @@ async def act(
             continue  # a failure policy admitted the hit
         denied = next((i for i, d in enumerate(decisions) if not d.allowed), None)
         if denied is None:
-            headers.update(_headers(charged, decisions))
+            headers = merge_headers(headers, _headers(charged, decisions))
             continue
         throttle = charged[denied].throttle
         wait_ms = max(d.wait_ms for d in decisions if not d.allowed)
-        await _throttled(connection, throttle, store, wait_ms, context, charged, decisions)
+        # Limits checked before this one (an earlier store, an earlier Depends that
+        # put its fields on the response) admitted and were charged: the 429 lists them.
+        if response is not None:
+            headers = merge_headers(rate_limit_fields(response), headers)
+        await _throttled(connection, throttle, store, wait_ms, context, charged, decisions, headers)
         return headers
     if headers and response is not None:
         put_headers(response, headers)
@@ -228,6 +239,7 @@ async def _throttled(
     context: Context | None,
     charged: list[Charged],
     decisions: list[Decision],
+    earlier: dict[str, str],
 ) -> None:
     wait_ms = max(wait_ms, throttle.min_wait_period)
     connection.scope[THROTTLED_FLAG] = True
@@ -244,7 +256,11 @@ async def _throttled(
         else decision._replace(reset_ms=wait_ms)
         for one, decision in zip(charged, decisions, strict=True)
     ]
-    headers.update(_headers(charged, shown))
+    own = _headers(charged, shown)
+    if earlier:
+        # Listed too; the classic fields keep naming a limit that rejected.
+        own = dict(merge_fields(list(own.items()), earlier, rejected=True))
+    headers.update(own)
     details: dict[str, Any] = dict(context or {})
     details["headers"] = headers
     details["decisions"] = decisions

@@ -7,6 +7,11 @@ one list member per limit, so an endpoint with several throttles reports them al
 The classic ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` carry only one limit:
 the one with the fewest hits remaining, which is the one a client will meet first — on
 a rejection, among the limits that rejected it.
+
+Separate checks of one request (two ``Depends``, a middleware rule and a route's
+throttle, throttles on two stores) each produce these fields; ``merge_fields`` joins
+them as one check of every limit would: the lists gain members (a limit named twice
+keeps its latest), the classic fields keep the limit with the fewest hits left.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Final, Literal
 
 from starlette.responses import Response
 
@@ -28,8 +33,11 @@ __all__ = [
     "check_static_headers",
     "check_style",
     "limit_headers",
+    "merge_fields",
+    "merge_headers",
     "one_limit_headers",
     "put_headers",
+    "rate_limit_fields",
 ]
 
 #: Which headers to send: the IETF fields, the classic ``X-RateLimit-*``, or both.
@@ -172,24 +180,125 @@ def one_limit_headers(
     return headers
 
 
+# The IETF fields are Structured Field lists, one member per limit; the classic ones
+# describe one limit together.
+_LISTS: Final = frozenset({"ratelimit", "ratelimit-policy"})
+_CLASSIC: Final = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` outside Structured Field strings (``"a, b"``)."""
+    parts: list[str] = []
+    start, quoted, escaped = 0, False, False
+    for at, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append(text[start:at])
+            start = at + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _members(value: str) -> list[str]:
+    """The members of a Structured Field list."""
+    return [member.strip() for member in _split(value, ",") if member.strip()]
+
+
+def _member_name(member: str) -> str:
+    """A list member's item — a limit's name — without its parameters."""
+    return _split(member, ";")[0].strip()
+
+
+def _remaining_of(values: Mapping[str, list[str]]) -> int | None:
+    """The hits left that one complete set of classic fields names; ``None`` if none does."""
+    if any(len(values.get(name, ())) != 1 for name in _CLASSIC):
+        return None
+    text = values["x-ratelimit-remaining"][0].strip()
+    return int(text) if text.isdigit() else None
+
+
+def merge_fields(
+    existing: Sequence[tuple[str, str]], headers: Mapping[str, str], *, rejected: bool = False
+) -> list[tuple[str, str]]:
+    """The fields ``existing`` with ``headers`` set, the rate-limit ones merged.
+
+    A field not about rate limits is replaced, as ``MutableHeaders.update`` does. The
+    ``RateLimit`` and ``RateLimit-Policy`` lists gain the new members, a member of a
+    name already listed replacing the old one (the same limit checked again). The
+    classic fields keep whichever complete set has fewer hits left — or the existing
+    set when it describes a ``rejected`` response: it names the limit that rejected.
+    """
+    new = {name.lower(): (name, value) for name, value in headers.items()}
+    kept: list[tuple[str, str]] = []
+    replaced: dict[str, list[str]] = {}
+    for name, value in existing:
+        lowered = name.lower()
+        if lowered in new:
+            replaced.setdefault(lowered, []).append(value)
+        else:
+            kept.append((name, value))
+    old_remaining = _remaining_of(replaced)
+    keep_classic = old_remaining is not None and (
+        rejected
+        or _remaining_of({n: [v] for n, (_, v) in new.items()}) is None
+        or old_remaining < int(new["x-ratelimit-remaining"][1].strip())
+    )
+    for lowered, (name, value) in new.items():
+        if lowered in _LISTS and lowered in replaced:
+            fresh = _members(value)
+            names = {_member_name(member) for member in fresh}
+            old = [m for v in replaced[lowered] for m in _members(v)]
+            value = ", ".join([m for m in old if _member_name(m) not in names] + fresh)
+        elif keep_classic and lowered in _CLASSIC:
+            value = replaced[lowered][0]
+        kept.append((name, value))
+    return kept
+
+
+def rate_limit_fields(response: Response) -> dict[str, str]:
+    """The rate-limit fields an earlier check put on ``response``, as ``merge_fields``
+    would send them again: one field per name."""
+    found: dict[str, str] = {}
+    for name, value in response.headers.raw:
+        lowered = name.decode("latin-1")
+        if lowered in _LISTS or lowered in _CLASSIC:
+            found = merge_headers(found, {lowered: value.decode("latin-1")})
+    return found
+
+
+def merge_headers(headers: Mapping[str, str], more: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` and ``more``, the rate-limit fields of two checks merged (``merge_fields``)."""
+    if not headers:
+        return dict(more)
+    return dict(merge_fields(list(headers.items()), more))
+
+
 @functools.lru_cache(maxsize=256)
 def _field_name(name: str) -> bytes:
     return name.lower().encode("latin-1")
 
 
 def put_headers(response: Response, headers: Mapping[str, str]) -> None:
-    """``response.headers.update(headers)``, in one pass over the response's headers.
+    """Set ``headers`` on ``response`` in one pass over its headers, merging the
+    rate-limit fields an earlier check put there (``merge_fields``).
 
     Starlette's ``MutableHeaders`` sets a field by scanning and editing its list once
-    per field (two rate-limit fields cost as much as a decision). This drops every field
-    being set in one pass, then appends them: the same headers, in another order only
-    among fields of different names.
+    per field (two rate-limit fields cost as much as a decision). The common case —
+    none of these fields there yet — appends them after one scan.
     """
     raw = response.headers.raw  # the response's own list, not a copy
     # By field name: names that differ only in case are one field, the last value wins.
     fields = {_field_name(name): value.encode("latin-1") for name, value in headers.items()}
     for name, _ in raw:
         if name in fields:
-            raw[:] = [field for field in raw if field[0] not in fields]
-            break
+            merged = merge_fields(
+                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw], headers
+            )
+            raw[:] = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in merged]
+            return
     raw.extend(fields.items())

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratescript.asgi.enforce import enforce
+from ratescript.asgi.headers import merge_fields
 from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle
 from ratescript.asgi.types import maybe_await
 from ratescript.exceptions import ConfigurationError
@@ -146,12 +147,19 @@ class ThrottleMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # Replace, as put_headers does on the other paths: a second
-                # X-RateLimit-Remaining would make the field unreadable.
-                kept = [
-                    field for field in message.get("headers", ()) if field[0].lower() not in names
-                ]
-                message = {**message, "headers": [*kept, *raw]}
+                fields = list(message.get("headers", ()))
+                if any(field[0].lower() in names for field in fields):
+                    # The app set some of these fields (a route's own throttle, say):
+                    # merged as one check of every limit would report them.
+                    merged = merge_fields(
+                        [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields],
+                        headers,
+                        rejected=message["status"] == 429,
+                    )
+                    fields = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in merged]
+                else:
+                    fields.extend(raw)
+                message = {**message, "headers": fields}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from ratescript.asgi import HTTPThrottle, MiddlewareThrottle, ThrottleGroup, ThrottleMiddleware
 from ratescript.asgi import limit_headers as build
-from ratescript.asgi.headers import HeaderStyle, one_limit_headers, put_headers
+from ratescript.asgi.headers import HeaderStyle, merge_fields, one_limit_headers, put_headers
 from ratescript.decision import Decision
 from ratescript.exceptions import ConfigurationError
 from ratescript.rates import Rate
 from ratescript.stores.base import Store
+from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import SlidingWindowCounterStrategy, TokenBucketStrategy
 
 from .helpers import http
@@ -213,7 +214,7 @@ async def test_the_middleware_adds_headers_to_the_apps_response(store: Store) ->
 
 
 @pytest.mark.asyncio
-async def test_the_middleware_replaces_rate_limit_fields_the_app_set(store: Store) -> None:
+async def test_the_middleware_merges_the_rate_limit_fields_the_app_set(store: Store) -> None:
     throttle = HTTPThrottle("mw", "2/min", store=store, rate_limit_headers="all")
     app = FastAPI()
 
@@ -225,9 +226,136 @@ async def test_the_middleware_replaces_rate_limit_fields_the_app_set(store: Stor
     app.add_middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle)])
     async with http(app) as client:
         response = await client.get("/api/items")
-    assert response.headers.get_list("RateLimit") == ['"mw";r=1;t=60']
+    # One field, both limits listed; a second X-RateLimit-Remaining would make the field
+    # unreadable, and the app's is not a whole set (no limit, no reset): replaced.
+    assert response.headers.get_list("RateLimit") == ['"own";r=0;t=5, "mw";r=1;t=60']
     assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]
     assert response.headers["X-Own"] == "kept"
+
+
+def two_dependencies_app(first: HTTPThrottle, second: HTTPThrottle) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(first), Depends(second)])
+    async def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+@pytest.mark.asyncio
+async def test_separate_checks_of_one_request_are_all_listed(store: Store) -> None:
+    """Two ``Depends`` each set the fields: the second adds its limit, replacing nothing."""
+    burst = HTTPThrottle("burst", "2/s", store=store, rate_limit_headers="all")
+    daily = HTTPThrottle("daily", "5/day", store=store, rate_limit_headers="all")
+    async with http(two_dependencies_app(daily, burst)) as client:
+        first, second, rejected = [await client.get("/") for _ in range(3)]
+    assert limit_headers(first) == {
+        "RateLimit-Policy": '"daily";q=5;w=86400, "burst";q=2;w=1',
+        "RateLimit": '"daily";r=4;t=86400, "burst";r=1;t=1',
+        "X-RateLimit-Limit": "2",  # the limit with the fewest hits left
+        "X-RateLimit-Remaining": "1",
+        "X-RateLimit-Reset": "1",
+    }
+    assert limit_headers(second)["RateLimit"] == '"daily";r=3;t=86400, "burst";r=0;t=1'
+    assert limit_headers(second)["X-RateLimit-Limit"] == "2"
+    # "daily" admitted the third hit and was charged before "burst" rejected it: the 429
+    # lists both, and the classic fields name the limit that rejected.
+    assert rejected.status_code == 429
+    assert limit_headers(rejected) == {
+        "RateLimit-Policy": '"burst";q=2;w=1, "daily";q=5;w=86400',
+        "RateLimit": '"burst";r=0;t=1, "daily";r=2;t=86400',
+        "X-RateLimit-Limit": "2",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "1",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_middleware_rule_and_a_routes_throttle_are_both_listed(store: Store) -> None:
+    site = HTTPThrottle("site", "10/min", store=store, rate_limit_headers="all")
+    route = HTTPThrottle("route", "1/min", store=store, rate_limit_headers="all")
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(route)])
+    async def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.add_middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(site)])
+    async with http(app) as client:
+        admitted, rejected = await client.get("/"), await client.get("/")
+    assert admitted.headers.get_list("RateLimit") == ['"route";r=0;t=60, "site";r=9;t=60']
+    assert admitted.headers.get_list("X-RateLimit-Limit") == ["1"]
+    assert rejected.status_code == 429
+    assert rejected.headers.get_list("RateLimit") == ['"route";r=0;t=60, "site";r=8;t=60']
+    # The site limit has more left, but the response is the route's rejection.
+    assert rejected.headers.get_list("X-RateLimit-Limit") == ["1"]
+    assert rejected.headers.get_list("X-RateLimit-Remaining") == ["0"]
+
+
+@pytest.mark.asyncio
+async def test_a_group_on_two_stores_lists_the_limits_of_both(
+    store: Store, now: list[float]
+) -> None:
+    other = InMemoryStore(clock=lambda: now[0])
+    here = HTTPThrottle("here", "3/min", store=store, rate_limit_headers="ietf")
+    there = HTTPThrottle("there", "4/min", store=other, rate_limit_headers="ietf")
+    async with http(app_with(ThrottleGroup(here, there))) as client:
+        response = await client.get("/")
+    assert limit_headers(response) == {
+        "RateLimit-Policy": '"here";q=3;w=60, "there";q=4;w=60',
+        "RateLimit": '"here";r=2;t=60, "there";r=3;t=60',
+    }
+
+
+def classic(limit: int, remaining: int, reset: int) -> list[tuple[str, str]]:
+    """A whole set of classic fields, as a list of fields."""
+    names = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+    return list(zip(names, map(str, (limit, remaining, reset)), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("existing", "added", "merged"),
+    [
+        # A name with a comma and a semicolon in it is one member.
+        (
+            [("RateLimit", '"a, b;c";r=1;t=2')],
+            {"RateLimit": '"d";r=3;t=4'},
+            [("RateLimit", '"a, b;c";r=1;t=2, "d";r=3;t=4')],
+        ),
+        # The same limit checked again: its latest member replaces the old one.
+        (
+            [("ratelimit", '"a";r=5;t=9, "b";r=1;t=2'), ("ratelimit", '"c";r=0;t=1')],
+            {"RateLimit": '"a";r=4;t=9'},
+            [("RateLimit", '"b";r=1;t=2, "c";r=0;t=1, "a";r=4;t=9')],
+        ),
+        # Classic: the set with fewer hits left stays, as a whole.
+        (
+            classic(5, 1, 7),
+            dict(classic(9, 4, 2)),
+            classic(5, 1, 7),
+        ),
+        (
+            classic(5, 4, 7),
+            dict(classic(9, 4, 2)),
+            classic(9, 4, 2),
+        ),
+        # Fields about something else are replaced, as `update` does.
+        ([("ETag", "x"), ("Vary", "y")], {"etag": "z"}, [("Vary", "y"), ("etag", "z")]),
+    ],
+    ids=["quoted-names", "same-limit", "fewer-left-stays", "tie-takes-the-latest", "others"],
+)
+def test_merge_fields(
+    existing: list[tuple[str, str]], added: dict[str, str], merged: list[tuple[str, str]]
+) -> None:
+    assert merge_fields(existing, added) == merged
+
+
+def test_merge_fields_keeps_the_classic_set_of_a_rejection() -> None:
+    rejection = classic(5, 2, 7)  # a strategy may reject with hits left (test above)
+    fewer = dict(classic(9, 0, 1))
+    assert merge_fields(rejection, fewer, rejected=True) == rejection
+    assert merge_fields(rejection, fewer) == list(fewer.items())
 
 
 def test_names_are_structured_field_strings() -> None:
@@ -288,26 +416,36 @@ def test_one_limits_headers_are_the_general_ones(
 
 header_names = st.sampled_from(["RateLimit", "ratelimit", "X-RateLimit-Reset", "X-Own", "ETag"])
 header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
+RATE_LIMIT_NAMES = {name.lower() for name in NAMES}
 
 
 @given(
     st.lists(st.tuples(header_names, header_values), max_size=6),
     st.dictionaries(header_names, header_values, max_size=3),
 )
-def test_put_headers_sets_what_update_sets(
+def test_put_headers_sets_what_update_sets_and_merges_rate_limit_fields(
     before: list[tuple[str, str]], added: dict[str, str]
 ) -> None:
     # Starlette's update and put_headers may order fields of different names differently;
-    # each name's values, in order, must be the same.
+    # each name's values, in order, must be the same — but for the rate-limit fields,
+    # which are merged as `merge_fields` merges them.
     by_update, by_put = Response(), Response()
     for response in (by_update, by_put):
         for name, value in before:
             response.headers.append(name, value)
     by_update.headers.update(added)
     put_headers(by_put, added)
+    expected: dict[str, list[str]] = {}
+    for name, value in merge_fields(before, added):
+        if name.lower() in RATE_LIMIT_NAMES:
+            expected.setdefault(name.lower(), []).append(value)
 
-    def fields(response: Response) -> dict[str, list[str]]:
-        return {name: response.headers.getlist(name) for name in response.headers}
+    def fields(response: Response, rate_limit: bool) -> dict[str, list[str]]:
+        return {
+            name: response.headers.getlist(name)
+            for name in response.headers
+            if (name in RATE_LIMIT_NAMES) == rate_limit
+        }
 
-    assert fields(by_put) == fields(by_update)
-    assert len(by_put.raw_headers) == len(by_update.raw_headers)
+    assert fields(by_put, rate_limit=False) == fields(by_update, rate_limit=False)
+    assert fields(by_put, rate_limit=True) == expected

@@ -124,15 +124,17 @@ def sliding_window_counter(counters: Key[Counters], limit: float, period_ms: flo
             current_count=current, previous_count=previous, weighted_count=weighted,
             exceeds_capacity=1,
         )  # fmt: skip
-    # The earliest time the hit fits, from the stored counts alone: in this window while
-    # the previous window's weight fades, or else in the next one.
-    if current + cost <= limit:
-        allow_at = now
-        if previous > 0:
-            allow_at = end - (limit - current - cost) * period_ms / previous
-    else:
-        allow_at = (index + 2) * period_ms - (limit - cost) * period_ms / current
-    if weighted + cost <= limit or now >= allow_at:
+    # The earliest time the hit fits: now, by the weighted count; else, from the stored
+    # counts alone, in this window while the previous window's weight fades, or in the
+    # next one. (Worked out only for a hit that does not fit now: most hits skip it.)
+    allow_at = now
+    if weighted + cost > limit:
+        if current + cost <= limit:
+            if previous > 0:
+                allow_at = end - (limit - current - cost) * period_ms / previous
+        else:
+            allow_at = (index + 2) * period_ms - (limit - cost) * period_ms / current
+    if now >= allow_at:
         counters.set(
             Counters(start, current + cost, previous), ttl_ms=(index + 2) * period_ms - now + 1
         )

@@ -314,10 +314,19 @@ def http_latency(
                     for name in ("p50_us", "p99_us", "rps")
                 }
                 row[label]["errors"] = sum(run["errors"] for run in measured)
-            row["added_p50_us"] = row["throttled"]["p50_us"] - row["plain"]["p50_us"]
+            # Each figure added is the median over rounds of the difference within a
+            # round (its two runs back to back), so drift between rounds cancels out.
+            pairs = list(zip(runs["/plain"], runs["/throttled"], strict=True))
+            row["added_p50_us"] = statistics.median(
+                [mine["p50_us"] - base["p50_us"] for base, mine in pairs]
+            )
             # The server's extra time per request: 1/throughput of a saturated worker is
             # its service time, which queueing does not blur as it blurs the latencies.
-            row["added_service_us"] = 1e6 / row["throttled"]["rps"] - 1e6 / row["plain"]["rps"]
-            row["added_p99_us"] = row["throttled"]["p99_us"] - row["plain"]["p99_us"]
+            row["added_service_us"] = statistics.median(
+                [1e6 / mine["rps"] - 1e6 / base["rps"] for base, mine in pairs]
+            )
+            row["added_p99_us"] = statistics.median(
+                [mine["p99_us"] - base["p99_us"] for base, mine in pairs]
+            )
     print("  FastAPI (HTTP) done", flush=True)
     return rows

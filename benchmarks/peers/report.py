@@ -396,10 +396,11 @@ latency is the median over rounds of the difference of the two batches' medians.
 
 One uvicorn worker per library (all started together, idle but the one under load),
 {settings["http_connections"]} connections, {settings["http_rounds"]} round(s) of
-{settings["http_seconds"]:g} s per route, libraries rotated; medians over rounds. The
-load generator shares the two cores with the server, so latencies include queueing;
-"added service µs" is the server's extra time per request, `1e6/rps` throttled minus
-plain (a saturated worker's service time), the steadier figure.
+{settings["http_seconds"]:g} s per route, libraries rotated; medians over rounds, each
+"added" figure the median over rounds of the difference between a round's two runs
+(back to back). The load generator shares the two cores with the server, so latencies
+include queueing; "added service µs" is the server's extra time per request, `1e6/rps`
+throttled minus plain (a saturated worker's service time), the steadier figure.
 
 {_table(HTTP_HEADER, rows)}
 """

@@ -26,7 +26,12 @@ def test_the_in_memory_store_conforms() -> None:
 
 
 @pytest.mark.parametrize(
-    "factory", [broken_stores.loses_updates, broken_stores.prints_fourteen_digits]
+    "factory",
+    [
+        broken_stores.loses_updates,
+        broken_stores.prints_fourteen_digits,
+        broken_stores.writes_first_key_only,
+    ],
 )
 def test_a_broken_store_fails_the_kit(factory: StoreFactory) -> None:
     with pytest.raises(ConformanceFailure):

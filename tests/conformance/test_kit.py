@@ -76,6 +76,8 @@ def test_the_command_line_certifies_and_rejects() -> None:
     )  # fmt: skip
     assert bad.returncode == 1
     assert "FAILED" in bad.stderr and "stored state differs" in bad.stderr
+    # The smallest disagreeing run, step by step, so the author can replay it.
+    assert "state.start(" in bad.stderr and "state.hit(" in bad.stderr, bad.stderr
 
 
 def test_the_pytest_plugin_certifies_and_rejects(tmp_path: Path) -> None:

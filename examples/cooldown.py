@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, deny, floor, now_ms, script
+from ratescript.scriptdsl import Key, Record, allow, deny, now_ms, script, window_index
 from ratescript.strategies import Strategy
 
 
@@ -24,7 +24,7 @@ class Cooling(Record):
 @script
 def cooldown(state: Key[Cooling], limit: float, period_ms: float, cooldown_ms: float, cost: float):  # type: ignore[no-untyped-def]
     now = now_ms()
-    window = floor(now / period_ms) * period_ms
+    window = window_index(now, period_ms) * period_ms
     s = state.get(default=Cooling(window, 0, now))
     used = s.count if s.window == window else 0
     if cost > limit:

@@ -668,8 +668,10 @@ def run_script_demo(out: TextIO) -> None:
             f"of Python, {len(script.lua_source.splitlines())} lines of Lua "
             f"(sha {script.lua_sha[:12]})\n"
         )
+        # The Lua verdict comes before the stored bytes, whose width varies (a record
+        # prints up to 17 digits a field): last, they never push a column out of line.
         out.write(
-            "   t(ms)  verdict  remaining  wait(ms)  stored" + ("  lua" if lua else "") + "\n"
+            "   t(ms)  verdict  remaining  wait(ms)" + ("  lua      " if lua else "") + "  stored\n"
         )
         agreed = True
         for offset in _HITS:
@@ -678,14 +680,14 @@ def run_script_demo(out: TextIO) -> None:
             stored = _shown(script, python.state(now, ["demo"]).get("demo", b""))
             line = (
                 f"   {offset:5.0f}  {'allow' if decision.allowed else 'DENY ':5}  "
-                f"{decision.remaining:9.3g}  {decision.wait_ms:8.1f}  {stored:<28}"
+                f"{decision.remaining:9.3g}  {decision.wait_ms:8.1f}"
             )
             if lua is not None:
                 same = lua.run(script, ["demo"], args, now) == decision
                 same = same and lua.state(now, ["demo"]) == python.state(now, ["demo"])
                 agreed = agreed and same
-                line += "  same" if same else "  DIFFERENT"
-            out.write(line.rstrip() + "\n")
+                line += f"  {'same' if same else 'DIFFERENT':9}"
+            out.write(f"{line}  {stored}\n")
         if lua is not None:
             verdict = "identical decisions and stored bytes" if agreed else "DISAGREEMENT"
             out.write(f"   Python target vs Lua target (lupa, Lua 5.1): {verdict}\n")

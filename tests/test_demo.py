@@ -120,6 +120,9 @@ def test_the_scripts_demo_shows_decisions_and_that_targets_agree(
     assert text.count("allow") > 10 and text.count("DENY") > 3
     assert "identical decisions and stored bytes" in text
     assert "DIFFERENT" not in text
+    # Columns stay in line however long the stored bytes (a record prints 17 digits).
+    rows = [line for line in text.splitlines() if line.startswith("   ") and "same" in line]
+    assert len(rows) > 10 and len({row.index("same") for row in rows}) == 1, rows
 
 
 def test_the_scripts_demo_writes_to_any_stream() -> None:

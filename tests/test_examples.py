@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import servers
 from fastapi import FastAPI
 from hypothesis import strategies as st
 from starlette.requests import Request
@@ -159,6 +160,22 @@ async def test_middleware() -> None:
         assert throttled.json()["detail"] and "retry-after" in throttled.headers
         assert await statuses(client, "POST", "/api/items", 3) == [200, 200, 429]
         assert await statuses(client, "GET", "/health", 10) == [200] * 10
+
+
+@pytest.mark.asyncio
+async def test_middleware_rules_a_request_matches_are_checked_together() -> None:
+    example = load("middleware")
+    rules = example.app.user_middleware[0].kwargs["middleware_throttles"]
+    keyed = next(rule.throttle for rule in rules if rule.throttle.uid == "api-keyed")
+    key = {"x-api-key": "k1"}
+    async with serve(example.app) as (client, clock):
+        clock.now += 3_600_000  # past the windows test_middleware spent in this store
+        assert await statuses(client, "GET", "/api/items", 6, headers=key) == [200] * 5 + [429]
+        # Charged by the 5 admitted reads only: the rejected one charged no rule.
+        assert await remaining(keyed, example.app) == 95
+        assert await statuses(client, "GET", "/health", 2, headers=key) == [200, 200]
+        assert await statuses(client, "POST", "/api/items", 1) == [200]  # no key: no charge
+        assert await remaining(keyed, example.app) == 95
 
 
 def test_websocket(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -302,3 +319,46 @@ def test_the_kit_certifies_the_tutorial_strategy(redis_url: str, memcached_url: 
         [CASE],
         max_examples=20,
     )
+
+
+@pytest.mark.asyncio
+@pytest.mark.redis
+async def test_redis_app_counts_on_its_fallback_while_redis_is_down() -> None:
+    """The docstring's failure policy: Redis dies, limits go on in process, the breaker opens."""
+    try:
+        server = servers.start_redis()
+    except servers.ServerUnavailable as exc:
+        servers.unavailable(f"this server: {exc}")
+    try:
+        app = load("redis_app").create_app(server.url, namespace=f"example-{uuid.uuid4().hex}")
+        async with serve(app) as (client, _clock):
+            assert await statuses(client, "GET", "/data", 2) == [200, 200]
+            server.stop()
+            # The in-process fallback starts empty: the burst of 5 again, then a 429.
+            assert await statuses(client, "GET", "/data", 6) == [200] * 5 + [429]
+            assert (await client.get("/health")).json() == {"rate_limit_store": "open"}
+    finally:
+        server.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.memcached
+async def test_memcached_app_counts_on_its_fallback_while_memcached_is_down() -> None:
+    """The store's default policy: Memcached dies, the limit goes on in process."""
+    try:
+        server = servers.start_memcached()
+    except servers.ServerUnavailable as exc:
+        servers.unavailable(f"this server: {exc}")
+    try:
+        app = load("memcached_app").create_app(server.url, namespace=f"ex-{uuid.uuid4().hex}")
+        async with serve(app) as (client, _clock):
+            assert await statuses(client, "GET", "/quote", 3) == [200] * 3
+            server.stop()
+            # The in-process fallback starts empty: 4 a minute again, with the store's
+            # own throttled handler.
+            assert await statuses(client, "GET", "/quote", 4) == [200] * 4
+            throttled = await client.get("/quote")
+            assert throttled.status_code == 429
+            assert throttled.json()["detail"].startswith("quotes: limit reached")
+    finally:
+        server.stop()

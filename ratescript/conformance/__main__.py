@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_stores(factories, max_examples=options.examples, steps=options.steps)
     except ConformanceFailure as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
+        # Hypothesis attaches the smallest disagreeing run (parameters drawn, then each
+        # hit and clock step) as notes on the exception; ``str`` leaves them out.
+        for note in getattr(exc, "__notes__", ()):
+            print(note, file=sys.stderr)
         return 1
     names = ", ".join(options.store)
     print(f"conforms: {names} ({options.examples} runs of up to {options.steps} steps)")

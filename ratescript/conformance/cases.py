@@ -15,9 +15,18 @@ from hypothesis import strategies as st
 
 from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.exceptions import ConfigurationError
+from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
 
-__all__ = ["BUILTIN_CASES", "MORE_CASES", "ScriptCase", "costs", "limits", "periods_ms"]
+__all__ = [
+    "BUILTIN_CASES",
+    "COMPOSED_CASE",
+    "MORE_CASES",
+    "ScriptCase",
+    "costs",
+    "limits",
+    "periods_ms",
+]
 
 #: Costs, leaning on FACTS.md's traps: 0, -0.0, fractions, a cost above any limit.
 costs = st.sampled_from((0.0, -0.0, 0.1, 1 / 3, 1.0, 1.0, 1.0, 2.0, 2.5, 7.0, 1e6)) | st.floats(
@@ -208,10 +217,26 @@ def _more_cases() -> tuple[ScriptCase, ...]:
 #: concurrency strategies' scripts.
 MORE_CASES: tuple[ScriptCase, ...] = _more_cases()
 
-#: Every built-in script: the DSL examples and every strategy's script.
+#: A script of two keys (a record and a log), as ``all_of``, grouped throttles and
+#: ``stat()`` run: every strategy's own script has one key, and a store that reads,
+#: decodes or writes only the first key of a script must not pass.
+COMPOSED_CASE = ScriptCase(
+    compose_all(token_bucket, sliding_log),
+    {
+        "_p0_capacity": limits,
+        "_p0_period_ms": periods_ms,
+        "_p1_limit": limits,
+        "_p1_period_ms": periods_ms,
+    },
+    {"_p0_cost": costs, "_p1_cost": costs},
+)
+
+#: Every built-in script: the DSL examples, a composition of two, and every strategy's
+#: script.
 BUILTIN_CASES: tuple[ScriptCase, ...] = (
     ScriptCase(token_bucket, {"capacity": limits, "period_ms": periods_ms}, {"cost": costs}),
     ScriptCase(fixed_window, {"limit": limits, "period_ms": periods_ms}, {"cost": costs}),
     ScriptCase(sliding_log, {"limit": limits, "period_ms": periods_ms}, {"cost": costs}),
+    COMPOSED_CASE,
     *_strategy_cases(),
 )

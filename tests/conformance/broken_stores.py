@@ -1,7 +1,8 @@
 """Stores that are wrong on purpose, to prove the conformance kit bites.
 
 Each breaks the contract in a way a real store author could: losing an update
-under load, or printing numbers with too few digits (Lua's ``tostring`` does).
+under load, printing numbers with too few digits (Lua's ``tostring`` does), or
+handling only the first key of a script.
 Every breakage is deterministic per store instance, so Hypothesis can shrink it.
 """
 
@@ -46,6 +47,22 @@ class PrintsFourteenDigits(InMemoryStore):
         return decision
 
 
+class WritesFirstKeyOnly(InMemoryStore):
+    """Keeps the writes of a script's first key only, as a store that reads ``writes``
+    as if every script had one key would."""
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
+        others = self.script_keys(keys)[1:]
+        before = {key: self._data.get(key) for key in others}
+        decision = await super().run(script, keys, args)
+        for key, entry in before.items():
+            if entry is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = entry
+        return decision
+
+
 def _fourteen(x: float) -> float:
     return float(b"%.14g" % x)
 
@@ -70,3 +87,7 @@ def loses_updates(*, namespace: str, clock: Clock) -> InMemoryStore:
 
 def prints_fourteen_digits(*, namespace: str, clock: Clock) -> InMemoryStore:
     return PrintsFourteenDigits(namespace=namespace, clock=clock)
+
+
+def writes_first_key_only(*, namespace: str, clock: Clock) -> InMemoryStore:
+    return WritesFirstKeyOnly(namespace=namespace, clock=clock)

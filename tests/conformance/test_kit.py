@@ -26,7 +26,12 @@ def test_the_in_memory_store_conforms() -> None:
 
 
 @pytest.mark.parametrize(
-    "factory", [broken_stores.loses_updates, broken_stores.prints_fourteen_digits]
+    "factory",
+    [
+        broken_stores.loses_updates,
+        broken_stores.prints_fourteen_digits,
+        broken_stores.writes_first_key_only,
+    ],
 )
 def test_a_broken_store_fails_the_kit(factory: StoreFactory) -> None:
     with pytest.raises(ConformanceFailure):
@@ -71,6 +76,8 @@ def test_the_command_line_certifies_and_rejects() -> None:
     )  # fmt: skip
     assert bad.returncode == 1
     assert "FAILED" in bad.stderr and "stored state differs" in bad.stderr
+    # The smallest disagreeing run, step by step, so the author can replay it.
+    assert "state.start(" in bad.stderr and "state.hit(" in bad.stderr, bad.stderr
 
 
 def test_the_pytest_plugin_certifies_and_rejects(tmp_path: Path) -> None:

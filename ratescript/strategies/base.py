@@ -94,6 +94,16 @@ class Strategy(abc.ABC, Generic[MetadataT]):
     #: sets its own; it holds that one store alive for as long as it is the last.
     _fast: ClassVar[tuple[Any, ...]] = (None, None, None, (), None, None)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Strategy[Any]:
+        # Checked when a strategy is made, not at its first hit (a bare AttributeError
+        # deep in `hit`): a subclass must name the DSL script its hits run.
+        if not isinstance(getattr(cls, "script", None), Script):
+            raise ConfigurationError(
+                f"{cls.__name__} has no DSL script: set `script = <a @script function>` "
+                "in its class body"
+            )
+        return super().__new__(cls)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)

@@ -3,8 +3,11 @@ outlive every store's TTL are rejected when a strategy is given one."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from collections.abc import Callable
+import pickle
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -221,3 +224,20 @@ def test_gcra_refuses_an_interval_it_cannot_pace() -> None:
         with pytest.raises(ConfigurationError, match="emission interval"):
             GCRAStrategy().arguments(Rate(limit, milliseconds=1), 1.0, None)
     GCRAStrategy().arguments(Rate(256, milliseconds=1), 1.0, None)
+
+
+def test_a_strategy_without_a_script_is_refused_when_made() -> None:
+    """Not at its first hit, as a bare ``AttributeError`` deep in ``Strategy.hit``."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Forgetful(Strategy[Any]):
+        def arguments(
+            self, rate: Rate, cost: float, context: Mapping[str, Any] | None
+        ) -> tuple[float, ...]:
+            return (float(rate.limit), cost)
+
+    with pytest.raises(ConfigurationError, match=r"^Forgetful has no DSL script: set `script"):
+        Forgetful()
+    # A strategy that names its script is made, copied and pickled as before.
+    made = TokenBucketStrategy(burst_size=5)
+    assert pickle.loads(pickle.dumps(made)) == made == copy.deepcopy(made)

@@ -30,13 +30,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--examples", type=int, default=40, help="generated runs (default 40)")
     parser.add_argument("--steps", type=int, default=30, help="steps per run (default 30)")
+    parser.add_argument(
+        "--no-shrink",
+        action="store_true",
+        help="report the first disagreeing run as found, not shrunk to the smallest "
+        "(shrinking can take minutes)",
+    )
     options = parser.parse_args(argv)
     try:
         factories = {reference: load_factory(reference) for reference in options.store}
     except pytest.UsageError as exc:
         parser.error(str(exc))
+    names = ", ".join(options.store)
+    print(
+        f"certifying {names}: {options.examples} runs of up to {options.steps} steps"
+        + ("" if options.no_shrink else "; a disagreement is shrunk to its smallest run"),
+        file=sys.stderr,
+        flush=True,
+    )
     try:
-        check_stores(factories, max_examples=options.examples, steps=options.steps)
+        check_stores(
+            factories,
+            max_examples=options.examples,
+            steps=options.steps,
+            shrink=not options.no_shrink,
+        )
     except ConformanceFailure as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         # Hypothesis attaches the smallest disagreeing run (parameters drawn, then each
@@ -44,7 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for note in getattr(exc, "__notes__", ()):
             print(note, file=sys.stderr)
         return 1
-    names = ", ".join(options.store)
     print(f"conforms: {names} ({options.examples} runs of up to {options.steps} steps)")
     return 0
 

@@ -101,6 +101,8 @@ def build_machine(
     """A state machine class running ``cases`` on the references and ``stores``."""
     if not cases:
         raise ValueError("give at least one script case")
+    # Hits name their case by its script, so a failing run reads `hit(script='gcra', ...)`.
+    labels = _labels(cases)
 
     class StoreConformance(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -141,10 +143,9 @@ def build_machine(
         def advance(self, ms: float) -> None:
             self.now += ms
 
-        @rule(
-            case_index=st.integers(0, len(cases) - 1), key_index=st.integers(0, 7), data=st.data()
-        )
-        def hit(self, case_index: int, key_index: int, data: st.DataObject) -> None:
+        @rule(script=st.sampled_from(labels), key_index=st.integers(0, 7), data=st.data())
+        def hit(self, script: str, key_index: int, data: st.DataObject) -> None:
+            case_index = labels.index(script)
             case = cases[case_index]
             key_options = case.key_names(f"{case_index}:")
             keys = key_options[key_index % len(key_options)]
@@ -211,6 +212,15 @@ def build_machine(
                 self.loop.close()
 
     return StoreConformance
+
+
+def _labels(cases: Sequence[ScriptCase]) -> list[str]:
+    """A name per case: its script's, numbered where several cases run one script."""
+    names = [case.script.name for case in cases]
+    return [
+        name if names.count(name) == 1 else f"{name}#{names[:at].count(name) + 1}"
+        for at, name in enumerate(names)
+    ]
 
 
 def check_stores(

@@ -88,7 +88,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@/\[\]]")
 
 
 def _safe(text: str) -> str:
-    return quote(text, safe=_SAFE) if _UNSAFE.search(text) else text
+    # surrogatepass: an identity may hold lone surrogates (bytes decoded with
+    # surrogateescape); their bytes are no valid UTF-8, so no other text spells them.
+    return quote(text, safe=_SAFE, errors="surrogatepass") if _UNSAFE.search(text) else text
 
 
 def is_throttled(connection: HTTPConnection) -> bool:

@@ -724,7 +724,11 @@ class MemcachedStore(Store):
         host, port = _parse_url(url)
         if not isinstance(pool_size, int) or pool_size < 1:
             raise ConfigurationError(f"pool_size must be a positive integer, got {pool_size!r}")
-        if not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        try:
+            seconds = float(timeout) if isinstance(timeout, (int, float)) else math.nan
+        except OverflowError:  # an int no double holds
+            seconds = math.nan
+        if not 0 < seconds < math.inf:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}"
             )
@@ -739,7 +743,7 @@ class MemcachedStore(Store):
         self._wire = _Wire(
             lambda: MemcachePool(host, port, minsize=1, maxsize=pool_size),
             f"{host}:{port}",
-            float(timeout),
+            seconds,
         )
         self._track_keys = track_keys
         self._max_retries = max_retries

@@ -1296,6 +1296,7 @@ def test_a_malformed_url_is_a_configuration_error_showing_an_example(url: object
         {"pool_size": 0},
         {"timeout": 0},
         {"timeout": float("nan")},
+        {"timeout": 2**1100},  # no double holds it
         {"max_retries": -1},
         {"namespace": "app:eu"},  # namespace "app" with key "eu:x" would be this one's "x"
         {"namespace": "app#index"},  # the store's own items are named `namespace#...`

@@ -43,6 +43,13 @@ _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no"})
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int no double holds: float() would raise it bare
+        return False
+
+
 def _seconds(value: object, what: str, *, positive: bool) -> float | None:
     """``value`` as finite seconds (``None`` stays ``None``); else ``ConfigurationError``."""
     if value is None:
@@ -51,7 +58,7 @@ def _seconds(value: object, what: str, *, positive: bool) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not _finite(value)
         or value < 0
         or (positive and value == 0)
     ):

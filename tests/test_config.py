@@ -197,6 +197,8 @@ def test_setters_change_the_defaults() -> None:
         (config.set_lock_blocking_timeout, math.inf),
         (config.set_lock_blocking_timeout, math.nan),
         (config.set_lock_blocking_timeout, "1"),
+        pytest.param(config.set_lock_ttl, 2**1100, id="set_lock_ttl-2**1100"),  # no double
+        pytest.param(config.set_lock_blocking_timeout, 2**1100, id="blocking_timeout-2**1100"),
     ],
 )
 def test_setters_refuse_bad_values_and_keep_the_old_one(
@@ -219,7 +221,8 @@ def test_a_lock_call_resolves_what_it_was_not_given() -> None:
     assert resolve(None, None, None) == (5.0, False, 2.0)
     assert resolve(1, True, 0) == (1.0, True, 0.0)  # given arguments win
     assert resolve(math.inf, None, math.inf) == (None, False, None)  # inf: none, explicitly
-    for bad in ((0, None, None), (-1, None, None), (None, None, -1), (None, None, math.nan)):
+    bad_ones = [(0, None, None), (-1, None, None), (None, None, -1), (None, None, math.nan)]
+    for bad in [*bad_ones, (2**1100, None, None), (None, None, 2**1100)]:
         with pytest.raises(ConfigurationError):
             resolve(*bad)
 

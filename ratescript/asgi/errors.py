@@ -69,11 +69,18 @@ def _count(value: object, what: str, minimum: int) -> int:
     return value
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int no double holds: float() would raise it bare
+        return False
+
+
 def _number(value: object, what: str, minimum: float) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not _finite(value)
         or value < minimum
     ):
         raise ConfigurationError(f"{what} must be a finite number >= {minimum:g}, got {value!r}")
@@ -92,7 +99,16 @@ def _delays(max_retries: object, retry_delay: object, backoff_multiplier: object
     count = _count(max_retries, "max_retries", 0)
     first = _number(retry_delay, "retry_delay (seconds)", 0)
     factor = _number(backoff_multiplier, "backoff_multiplier", 1)
-    return [first * factor**n for n in range(count)]
+    try:
+        delays = [first * factor**n for n in range(count)]
+    except OverflowError:
+        delays = [math.inf]
+    if not all(map(math.isfinite, delays)):
+        raise ConfigurationError(
+            f"{count} retries of retry_delay={retry_delay!r} and backoff_multiplier="
+            f"{backoff_multiplier!r} pause longer than any number of seconds"
+        )
+    return delays
 
 
 def _store(store: object) -> Store:

@@ -88,7 +88,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@/\[\]]")
 
 
 def _safe(text: str) -> str:
-    return quote(text, safe=_SAFE) if _UNSAFE.search(text) else text
+    # surrogatepass: an identity may hold lone surrogates (bytes decoded with
+    # surrogateescape); their bytes are no valid UTF-8, so no other text spells them.
+    return quote(text, safe=_SAFE, errors="surrogatepass") if _UNSAFE.search(text) else text
 
 
 def is_throttled(connection: HTTPConnection) -> bool:
@@ -219,9 +221,7 @@ class Throttle:
         else:
             self._cost = _check_cost(cost)
         self.dynamic_store = bool(dynamic_store)
-        if min_wait_period is not None and not (
-            isinstance(min_wait_period, int | float) and 0 <= min_wait_period < math.inf
-        ):
+        if min_wait_period is not None and _finite_ms(min_wait_period) is None:
             raise ConfigurationError(
                 f"min_wait_period must be a number of ms >= 0, got {min_wait_period!r}"
             )
@@ -461,9 +461,24 @@ class Throttle:
 
 
 def _check_cost(cost: Any) -> float:
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
+    if _finite_ms(cost) is None:
         raise ConfigurationError(f"a cost must be a finite number >= 0, got {cost!r}")
     return float(cost)
+
+
+def _finite_ms(value: Any) -> float | None:
+    """``value`` as a double if it is a finite number >= 0, else ``None``.
+
+    An int past a double's range passes ``< math.inf`` (Python compares it exactly)
+    and then fails ``float()`` with a bare ``OverflowError``: refused here instead.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if number < math.inf else None
 
 
 class HTTPThrottle(Throttle):

@@ -105,8 +105,16 @@ def _encode_number(value: float) -> bytes:
     return b"%.17g" % value
 
 
+def _finite(value: float) -> float:
+    # Digits past a double's range ("1e400", 400 nines) read as infinity here and in
+    # Lua's tonumber alike; no script wrote one (storing a non-finite number fails).
+    if value - value != 0.0:
+        raise ValueError("a number no double can hold")
+    return value
+
+
 def _decode_number(raw: bytes) -> float:
-    return float(_printed(raw))
+    return _finite(float(_printed(raw)))
 
 
 def _record_codec(count: int) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
@@ -119,7 +127,7 @@ def _record_codec(count: int) -> tuple[Callable[[Any], bytes], Callable[[bytes],
         parts = _printed(raw).split(b":")
         if len(parts) != count:
             raise ValueError("wrong number of fields")
-        return tuple(map(float, parts))
+        return tuple(map(_finite, map(float, parts)))
 
     return encode, decode
 

@@ -214,6 +214,17 @@ def _cancelling(task: asyncio.Task[Any]) -> int:
     return 0  # Python 3.10 does not count cancellations
 
 
+def _check_timeout(timeout: object) -> float:
+    """``timeout`` as positive finite seconds (an int past a double's range too)."""
+    try:
+        seconds = float(timeout) if isinstance(timeout, int | float) else math.nan
+    except OverflowError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return seconds
+
+
 def _redacted(url: str) -> str:
     """``url`` with its password hidden, for error messages."""
     try:
@@ -412,12 +423,8 @@ class RedisStore(Store):
             on_error=on_error,
             handle_throttled=handle_throttled,
         )
-        if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
-            raise ConfigurationError(
-                f"timeout must be a positive number of seconds, got {timeout!r}"
-            )
+        self._timeout = _check_timeout(timeout)
         self._server_clock = clock == "server"
-        self._timeout = float(timeout)
         self._deadline = _Deadline(self._timeout)
         self._url: str | None = None
         self._factory: ClientFactory | None = None

@@ -116,14 +116,16 @@ async def test_a_direct_call_with_cost_zero_passes_an_exhausted_limit(store: Sto
         assert (await client.get("/?cost=0")).status_code == 200
 
 
-@pytest.mark.parametrize("cost", [-1, math.inf, math.nan, True, "1", None])
+@pytest.mark.parametrize(
+    "cost", [-1, math.inf, math.nan, True, "1", None, pytest.param(2**1100, id="2**1100")]
+)
 def test_an_invalid_cost_is_refused_at_construction(cost: Any) -> None:
     with pytest.raises(ConfigurationError, match="cost"):
         HTTPThrottle("cost", "1/s", cost=cost)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("bad", [-1, math.inf, "2", None])
+@pytest.mark.parametrize("bad", [-1, math.inf, "2", None, pytest.param(2**1100, id="2**1100")])
 async def test_an_invalid_cost_from_a_function_or_a_call_is_a_configuration_error(
     store: Store, bad: Any
 ) -> None:
@@ -202,6 +204,7 @@ async def test_a_bad_rate_from_a_function_is_a_configuration_error(store: Store)
         {"store": "redis://localhost"},
         {"min_wait_period": -1},
         {"min_wait_period": math.inf},
+        pytest.param({"min_wait_period": 2**1100}, id="min_wait_period=2**1100"),  # no double
         {"on_error": "ignore"},
         {"rate_limit_headers": "rfc"},
         # Each of these used to pass here, then fail every request (or every 429) with a 500.

@@ -545,6 +545,11 @@ def test_circuit_breaker_states_follow_outcomes_and_the_clock() -> None:
         lambda: retry(max_retries=-1),
         lambda: retry(retry_delay=float("inf")),
         lambda: retry(backoff_multiplier=0.5),
+        # Numbers no double holds: an int past the range, pauses growing past it.
+        lambda: retry(retry_delay=2**1100),
+        lambda: retry(max_retries=5, backoff_multiplier=1e300),
+        lambda: CircuitBreaker(recovery_timeout=2**1100),
+        lambda: failover(InMemoryStore(), retry_delay=1, backoff_multiplier=2**1100),
         lambda: retry(retry_on=("StoreError",)),  # type: ignore[arg-type]
         lambda: store_fallback("redis://localhost:6379/0"),  # type: ignore[arg-type]
         lambda: failover(InMemoryStore(), breaker=object()),  # type: ignore[arg-type]

@@ -169,6 +169,24 @@ async def test_exempted_bypasses_the_limit_and_charges_nothing(store: Store) -> 
         assert await throttle.check(request_from(headers=staff)) is None
 
 
+@pytest.mark.asyncio
+async def test_an_identity_with_lone_surrogates_gets_a_key_of_its_own(store: Store) -> None:
+    """Header bytes that are not UTF-8, decoded with ``surrogateescape`` as Python does
+    for undecodable bytes, hold lone surrogates: no UTF-8 encoder takes them as is."""
+
+    async def from_header(connection: HTTPConnection) -> str:
+        return connection.headers["who"].encode("latin-1").decode("utf-8", "surrogateescape")
+
+    throttle = HTTPThrottle("ids", "1/min", store=store, identifier=from_header)
+    # b"\xff" is the lone surrogate \udcff; "%ED%B3%BF" is how a key spells its UTF-8.
+    who = [{"who": b"a\xffb"}, {"who": b"a\xfeb"}, {"who": b"a%ED%B3%BFb"}, {"who": b"a\xc3\xbfb"}]
+    async with http(app_with(throttle)) as client:
+        first = [(await client.get("/", headers=headers)).status_code for headers in who]
+        again = [(await client.get("/", headers=headers)).status_code for headers in who]
+    assert first == [200] * len(who)
+    assert again == [429] * len(who)
+
+
 IDENTITIES = [
     "a:b",
     "a%3Ab",

@@ -792,6 +792,8 @@ async def test_configuration_mistakes_are_caught_at_construction(redis_url: str)
         RedisStore(redis_url, clock="local")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="timeout"):
         RedisStore(redis_url, timeout=0)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RedisStore(redis_url, timeout=2**1100)  # no double holds it
     with pytest.raises(ConfigurationError, match="max_connections"):
         RedisStore(redis_url, max_connections=0)
     # The URL's query options are checked as keywords are (redis-py lets them win).

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from ratescript.builtin_scripts import token_bucket
 from ratescript.decision import Decision
-from ratescript.exceptions import ConfigurationError, StoreError
+from ratescript.exceptions import ConfigurationError, CorruptStateError, StoreError
 from ratescript.scriptdsl import Key, allow, deny, script
 from ratescript.scriptdsl.compose import compose_all
 from ratescript.scriptdsl.script import Script
@@ -26,6 +26,7 @@ from ratescript.stores.memcached import MemcachedStore
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
 from ratescript.strategies import TokenBucketStrategy
+from ratescript.strategies.gcra import gcra
 
 
 @pytest_asyncio.fixture(
@@ -138,3 +139,21 @@ async def test_a_script_redis_cannot_load_fails_as_a_store_error_naming_it(redis
     for outcome in outcomes:
         assert isinstance(outcome, StoreError), outcome
         assert "run token_bucket" in str(outcome) and "Error compiling script" in str(outcome)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"9" * 400], ids=["inf", "-inf", "digits"])
+@pytest.mark.parametrize("compiled", [gcra, token_bucket], ids=lambda s: s.name)
+async def test_a_stored_number_no_double_can_hold_is_corrupt(
+    store: Store, compiled: Script, number: bytes
+) -> None:
+    """Digits that overflow a double read as infinity in Python's ``float`` and Lua's
+    ``tonumber``; no script ever wrote one (a write of a non-finite number fails), so
+    the value is foreign: a GCRA would otherwise tell its client to wait for ever."""
+    fields = len(compiled.keys[0].fields)
+    raw = b":".join([*[b"1"] * (fields - 1), number]) if fields else number
+    await store.set("k", raw)
+    with pytest.raises(CorruptStateError) as caught:
+        await store.run(compiled, ["k"], [1.0] * compiled.param_count)
+    assert caught.value.key == f"{store.namespace}:k"
+    assert await store.get("k") == raw

@@ -150,7 +150,7 @@ _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
         f"    local pattern = j < n and '^({_DIGITS}*):' or '^({_DIGITS}*)$'\n"
         "    local _, e, field = string.find(raw, pattern, pos)\n"
         "    fields[j] = tonumber(field)\n"
-        "    if not fields[j] then return nil end\n"
+        "    if not fields[j] or fields[j] - fields[j] ~= 0 then return nil end\n"
         "    pos = e + 1\n"
         "  end\n"
         "  return fields\n"
@@ -883,7 +883,9 @@ class LuaBody(Generator):
             expected = f"{count} numbers"
             self.out.line(f"_r = {self.use('_rs_fields')}(_r, {count}) or {{}}")
             self.out.line(f"{targets} = {', '.join(f'_r[{i + 1}]' for i in range(count))}")
-        self.out.line(f"if not ({' and '.join(names)}) then")
+        # x - x ~= 0: digits past a double's range read as infinity (see codec._finite).
+        finite = "".join(f" or {name} - {name} ~= 0" for name in names)
+        self.out.line(f"if not ({' and '.join(names)}){finite} then")
         self.out.line(f"  {self.corrupt(slot, expected)}")
         self.out.line("end")
         self.out.dedent()

@@ -19,7 +19,7 @@ _r = redis.call('GET', KEYS[1])
 if _r then
   w__start, w__count = _rs_match(_r, '^([0-9.e+-]*):([0-9.e+-]*)$')
   w__start, w__count = tonumber(w__start), tonumber(w__count)
-  if not (w__start and w__count) then
+  if not (w__start and w__count) or w__start - w__start ~= 0 or w__count - w__count ~= 0 then
     error('ratescript: corrupt value at key ' .. KEYS[1] .. ': expected 2 numbers', 0)
   end
 else

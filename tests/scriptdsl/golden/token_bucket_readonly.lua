@@ -20,7 +20,7 @@ _r = redis.call('GET', KEYS[1])
 if _r then
   b__tokens, b__stamp = _rs_match(_r, '^([0-9.e+-]*):([0-9.e+-]*)$')
   b__tokens, b__stamp = tonumber(b__tokens), tonumber(b__stamp)
-  if not (b__tokens and b__stamp) then
+  if not (b__tokens and b__stamp) or b__tokens - b__tokens ~= 0 or b__stamp - b__stamp ~= 0 then
     error('ratescript: corrupt value at key ' .. KEYS[1] .. ': expected 2 numbers', 0)
   end
 else

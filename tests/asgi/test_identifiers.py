@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from starlette.requests import HTTPConnection
 
-from ratescript.asgi import EXEMPTED, HTTPThrottle, get_remote_address, remote_address
+from ratescript.asgi import EXEMPTED, HTTPThrottle, get_remote_address, identifiers, remote_address
 from ratescript.exceptions import ConfigurationError
 from ratescript.stores.base import Store
 
@@ -259,3 +259,28 @@ async def test_an_identifier_returning_none_is_a_clear_error(store: Store) -> No
     throttle = HTTPThrottle("ids", "5/min", store=store, identifier=broken)
     with pytest.raises(ConfigurationError, match="returned None"):
         await throttle(request_from(PROXY, {}))
+
+
+@pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
+def test_hops_a_client_wrote_itself_are_never_parsed(
+    header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client behind a trusted proxy may send thousands of hops: they cost a split,
+    not an address parse each (read from the right, the search stops at the client)."""
+    written = ", ".join(f"198.51.100.{i % 250}" for i in range(5000))
+    forged = written if header == "x-forwarded-for" else written.replace("198", "for=198")
+    appended = (
+        "192.0.2.7, 10.0.0.2" if header == "x-forwarded-for" else "for=192.0.2.7, for=10.0.0.2"
+    )
+    parsed: list[str] = []
+    real = identifiers.ipaddress.ip_address
+
+    def counted(address: str) -> Any:
+        parsed.append(address)
+        return real(address)
+
+    monkeypatch.setattr(identifiers.ipaddress, "ip_address", counted)
+    request = request_from(PROXY, {header: f"{forged}, {appended}"})
+    assert get_remote_address(request, TRUSTED, header) == "192.0.2.7"  # type: ignore[arg-type]
+    # The peer and the hops read from the right up to the client: none the client wrote.
+    assert set(parsed) == {"10.0.0.1", "10.0.0.2", "192.0.2.7"}

@@ -26,13 +26,8 @@ still that value — one round trip instead of two (a check of the token, ``mg <
 when the hits write nothing). Anyone else's write sends the plan back to reading
 first; ``_Known`` says why a server restart cannot fool it.
 
-Why not aiomcache's ``Client`` (0.8.2): a call cancelled by a timeout hands its
-connection back to the pool with the reply still on its way, so the next call reads the
-previous reply (a ``cas`` taken for lost although it landed counts a hit twice); a
-connection closed before the reply makes ``readline`` return ``b""`` in a loop that
-never yields, so the event loop hangs and no timeout can fire; and it has no meta
-commands. So we keep its connection pool and speak the text protocol here (``_Wire``):
-a connection whose call did not complete is closed, never reused.
+The protocol itself — calls under deadlines over aiomcache's pool, and why not its
+``Client`` — is ``memcached_wire``'s.
 
 TTLs: Memcached counts whole seconds and its clock ticks once a second, so an item
 given N seconds lives between N-1 and N seconds (1 s lived 0.43-0.63 s when measured).
@@ -74,12 +69,10 @@ import hashlib
 import math
 import random
 import secrets
-import sys
 import time
-import weakref
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
 from ratescript.config import resolve_lock_options
@@ -97,16 +90,27 @@ from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Clock, Store, Value, check_ttl_ms, hash_tag
 from ratescript.stores.grouping import Groups, Outcome, decided
+from ratescript.stores.memcached_wire import (
+    FAILURES,
+    ReplyError,
+    Translated,
+    Untrusted,
+    Wire,
+    either,
+    read_cas,
+    read_items,
+    read_keys_found,
+    read_line,
+    read_meta_item,
+    read_stored,
+    read_until_no_op,
+    store_error,
+)
 
 if TYPE_CHECKING:
-    from aiomcache.pool import Connection
-
     from ratescript.asgi.types import OnError, ThrottledHandler
 
 __all__ = ["MemcachedStore", "memcached_exptime", "memcached_key"]
-
-T = TypeVar("T")
-Reader = Callable[[asyncio.StreamReader], Awaitable[T]]
 
 _EXAMPLE_URL = "memcached://127.0.0.1:11211"
 _DEFAULT_PORT = 11211
@@ -203,50 +207,6 @@ def _parse_url(url: object) -> tuple[str, int]:
 # --- the wire: the text protocol on aiomcache's connection pool ------------------------------
 
 
-class _Pool(Protocol):
-    """What we use of ``aiomcache.pool.MemcachePool``: pooled (reader, writer) pairs."""
-
-    async def acquire(self) -> Connection: ...
-
-    def release(self, conn: Connection) -> None: ...
-
-    async def clear(self) -> None: ...
-
-
-class _StaleConnection(ConnectionError):
-    """The server closed the connection before answering (a restart): safe to resend."""
-
-
-if sys.version_info >= (3, 11):
-    # Python 3.11+ counts a task's cancellation requests, so a deadline tells its own
-    # cancellation from someone else's (as asyncio.timeout does).
-    def _cancelling(task: asyncio.Task[Any]) -> int:
-        return task.cancelling()
-
-    def _uncancel(task: asyncio.Task[Any]) -> int:
-        return task.uncancel()
-
-else:  # 3.10 cannot tell: a cancellation arriving as a deadline expires reads as the expiry
-
-    def _cancelling(task: asyncio.Task[Any]) -> int:
-        return 0
-
-    def _uncancel(task: asyncio.Task[Any]) -> int:
-        return 0
-
-
-# How a pooled connection to a server that restarted fails, before any reply.
-_STALE = (_StaleConnection, ConnectionResetError, BrokenPipeError)
-
-
-class _ReplyError(Exception):
-    """The server answered something the store never expects."""
-
-
-class _Untrusted(Exception):
-    """A request for a connection newer than the state it relies on (see ``_Known``)."""
-
-
 class _Landed(NamedTuple):
     """A write of a plan of several keys that landed: what undoing it needs."""
 
@@ -278,92 +238,6 @@ class _Known(NamedTuple):
     epoch: int
     trusted: bool
     codec: KeyCodec  # the shape ``value`` was decoded as: only a script of it may use it
-
-
-async def _line(reader: asyncio.StreamReader) -> bytes:
-    try:
-        line = await reader.readuntil(b"\r\n")
-    except asyncio.IncompleteReadError as exc:
-        # At EOF: where readline() returns b"", on which aiomcache loops forever.
-        if exc.partial:
-            raise ConnectionError("connection closed in the middle of a reply") from None
-        raise _StaleConnection("connection closed by the server") from None
-    except asyncio.LimitOverrunError as exc:
-        raise _ReplyError(f"a reply line longer than {exc.consumed} bytes") from None
-    return line[:-2]
-
-
-async def _items(reader: asyncio.StreamReader) -> dict[bytes, tuple[bytes, int]]:
-    """The reply to ``get``/``gets``: key → (value, CAS token, 0 for ``get``)."""
-    found: dict[bytes, tuple[bytes, int]] = {}
-    while (line := await _line(reader)) != b"END":
-        parts = line.split()
-        if len(parts) not in (4, 5) or parts[0] != b"VALUE":
-            raise _ReplyError(line)
-        data = await reader.readexactly(int(parts[3]) + 2)
-        found[parts[1]] = (data[:-2], int(parts[4]) if len(parts) == 5 else 0)
-    return found
-
-
-async def _stored(reader: asyncio.StreamReader) -> int | None:
-    """The reply to ``ms <key> ... c``: the item's new CAS token, None if not stored."""
-    line = await _line(reader)
-    if line.startswith(b"HD c"):
-        return int(line[4:])
-    if line in (b"EX c0", b"NF c0", b"NS c0"):
-        return None
-    raise _ReplyError(line)
-
-
-async def _cas_of(reader: asyncio.StreamReader) -> int | None:
-    """The reply to ``mg <key> c``: the item's CAS token, None if missing."""
-    line = await _line(reader)
-    if line.startswith(b"HD c"):
-        return int(line[4:])
-    if line == b"EN":
-        return None
-    raise _ReplyError(line)
-
-
-async def _meta_item(reader: asyncio.StreamReader) -> tuple[bytes, int, int] | None:
-    """The reply to ``mg <key> v c t``: (value, CAS token, seconds left), or None if missing."""
-    line = await _line(reader)
-    if line == b"EN":
-        return None
-    parts = line.split()
-    if len(parts) != 4 or parts[0] != b"VA":
-        raise _ReplyError(line)
-    data = await reader.readexactly(int(parts[1]) + 2)
-    flags = {part[:1]: int(part[1:]) for part in parts[2:]}
-    return data[:-2], flags[b"c"], flags[b"t"]
-
-
-async def _keys_found(reader: asyncio.StreamReader) -> set[bytes]:
-    """The replies to quiet key checks (``mg <key> k q``) closed by a no-op (``mn``):
-    the keys found (quiet mode drops the misses)."""
-    found: set[bytes] = set()
-    while (line := await _line(reader)) != b"MN":
-        if not line.startswith(b"HD k"):
-            raise _ReplyError(line)
-        found.add(line[4:])
-    return found
-
-
-async def _until_no_op(reader: asyncio.StreamReader) -> None:
-    """The replies to quiet deletes (``md <key> q``) closed by a no-op (``mn``).
-
-    Quiet mode drops ``HD``; memcached 1.6.18 still sends ``NF`` for a missing key.
-    """
-    while (line := await _line(reader)) != b"MN":
-        if line != b"NF":
-            raise _ReplyError(line)
-
-
-def _either(reply: bytes, yes: bytes, no: bytes) -> bool:
-    """Whether the server answered ``yes`` rather than ``no``; anything else is an error."""
-    if reply not in (yes, no):
-        raise _ReplyError(reply)
-    return reply == yes
 
 
 async def _back_off(lost: int) -> None:
@@ -433,256 +307,6 @@ def _tags(keys: Sequence[str]) -> list[str]:
     """The hash tags of ``keys`` (a key without one is its own), sorted: the order in
     which a plan takes their turns and locks."""
     return sorted({hash_tag(key) or key for key in keys})
-
-
-# What ``_failure`` translates: the network's and the server's failures.
-_FAILURES = (OSError, EOFError, asyncio.TimeoutError, _ReplyError)
-
-
-def _failure(exc: BaseException, wire: _Wire, store: str, operation: str) -> StoreError:
-    """One of ``_FAILURES`` as the store's exception, naming the store and the operation."""
-    address = wire.address
-    kind: type[StoreError] = StoreConnectionError
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        message = f"no answer from {address} within {wire.timeout:g} s"
-    elif isinstance(exc, _ReplyError):
-        kind, message = StoreError, f"unexpected reply from {address}: {exc}"
-    else:
-        message = f"cannot reach {address} ({exc or type(exc).__name__})"
-    return kind(message, store=store, operation=operation)
-
-
-class _Translated:
-    """``with``: every failure of the network or the server, as the store's exceptions."""
-
-    __slots__ = ("_operation", "_store", "_wire")
-
-    def __init__(self, store: str, wire: _Wire, operation: str) -> None:
-        self._store = store
-        self._wire = wire
-        self._operation = operation
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, _FAILURES):
-            raise _failure(exc, self._wire, self._store, self._operation) from exc
-
-
-class _Wire:
-    """Calls to one server, each under a deadline, on pooled connections.
-
-    A connection goes back to the pool only after a call that read its whole reply;
-    after anything else (a timeout, a cancellation, an error) it is closed, since a
-    reply may still be on its way. The calls under one deadline (``within``: a plan's
-    read and its writes) keep the connection of their first call until the deadline
-    ends: handed back between them, a plan's write would queue behind the reads of
-    every plan waiting for the pool, and under a burst larger than the pool serves in
-    one ``timeout`` every plan would read in time and then miss its deadline writing.
-
-    Deadlines share one timer rather than one ``asyncio.timeout`` per call: scheduling
-    and cancelling a timer handle per call cost 20-27 µs of a ~90 µs loopback round trip
-    here (measured), as much as the rest of a decision's Python. Every call registers
-    its task and deadline (``_due``, in deadline order, as every call waits as long); the
-    timer is armed for the earliest and, when it fires, cancels each task past its
-    deadline, as ``asyncio.timeout`` would, then re-arms for the next. So it fires about
-    once per ``timeout`` under steady traffic, never while the store is idle.
-    """
-
-    def __init__(self, open_pool: Callable[[], _Pool], address: str, timeout: float) -> None:
-        self._open_pool = open_pool
-        self._pool: _Pool | None = None
-        self.address = address
-        self.timeout = timeout
-        # Task → (deadline, its cancellation count on entering), in deadline order.
-        self._due: dict[asyncio.Task[Any], tuple[float, int]] = {}
-        self._expired: dict[asyncio.Task[Any], int] = {}  # cancelled here, not yet told
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._kept: Connection | None = None  # see send()
-        # Task -> the connection (and its pool) its calls under one deadline keep.
-        self._held: dict[asyncio.Task[Any], tuple[Connection, _Pool]] = {}
-        self._waiting = 0  # calls waiting for a connection from the pool
-        # Each connection's epoch: 1, 2, ... in the order this wire first used them.
-        self._epochs: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-        self._connections_seen = 0
-        self.epoch = 0  # the epoch of the connection the last completed call used
-
-    async def within(self, work: Awaitable[T]) -> T:
-        """``work`` under one deadline of ``timeout`` seconds: past it, ``TimeoutError``."""
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("MemcachedStore calls must run in an asyncio task")
-        if task in self._due:  # within an outer call's deadline, which comes first
-            return await work
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.timeout
-        self._due[task] = (due, _cancelling(task))
-        if self._timer is None or self._loop is not loop:
-            self._arm(loop, due)
-        try:
-            return await work
-        except asyncio.CancelledError:
-            # Ours, unless someone else cancelled the task too (asyncio.timeout's rule).
-            cancelling = self._expired.pop(task, None)
-            if cancelling is not None and _uncancel(task) <= cancelling:
-                raise TimeoutError from None
-            raise
-        finally:
-            self._due.pop(task, None)
-            if self._expired:
-                self._expired.pop(task, None)
-            if self._held:
-                held = self._held.pop(task, None)
-                if held is not None:
-                    self._release(*held)
-
-    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        if self._loop is not loop:  # a store used on a new event loop: start afresh
-            if self._timer is not None:
-                self._timer.cancel()
-            self._loop = loop
-            self._due = {task: due for task, due in self._due.items() if task.get_loop() is loop}
-            self._expired.clear()
-            self._drop_connections()
-        self._timer = loop.call_at(when, self._expire)
-
-    def _drop_connections(self) -> None:
-        """Forget the pool and the kept connection, which belong to another event loop.
-
-        On a new loop a call would write its request on a connection of the old one and
-        then fail reading the reply (a bare ``RuntimeError``), and closing it fails too:
-        its loop is gone (``asyncio.run`` closes it). So they are dropped, not closed; the
-        garbage collector reclaims their sockets, with a ``ResourceWarning`` (``close()``
-        the store before its loop ends to avoid that). Connections opened afterwards
-        start new epochs, so no CAS token learned on the old ones is trusted blindly.
-        """
-        self._pool = None
-        self._kept = None
-
-    def _expire(self) -> None:
-        """The shared timer: cancel every call past its deadline, re-arm for the next."""
-        assert self._loop is not None
-        self._timer = None
-        now = self._loop.time()
-        for task, (due, cancelling) in list(self._due.items()):
-            if due > now:
-                self._timer = self._loop.call_at(due, self._expire)
-                return
-            if task not in self._expired:
-                self._expired[task] = cancelling
-                task.cancel()
-
-    async def call(self, request: bytes, read: Reader[T]) -> T:
-        """One request and its reply, under a deadline of its own."""
-        return await self.within(self.send(request, read))
-
-    async def send(self, request: bytes, read: Reader[T], newest: int | None = None) -> T:
-        """One request and its reply, under the caller's deadline (see ``within``).
-
-        With ``newest``, raises ``_Untrusted`` rather than send on a connection of a
-        later epoch. ``self.epoch`` is then the epoch of the connection used.
-        """
-        resend = True
-        task = asyncio.current_task()
-        holder = task if task is not None and task in self._due else None  # see within()
-        conn: Connection | None
-        pool: _Pool | None
-        while True:
-            held = self._held.pop(holder, None) if holder is not None and self._held else None
-            if held is not None:
-                conn, pool = held
-            else:
-                # The connection last freed, kept out of the pool: sequential calls never
-                # touch the pool, whose acquire and release cost half the rest of a call.
-                conn, self._kept = self._kept, None
-                pool = self._pool  # the kept connection's: close() drops both
-            if (
-                conn is None
-                or pool is None
-                or conn.reader.at_eof()
-                or conn.reader.exception() is not None
-            ):
-                conn, pool = await self._acquire(conn)
-            epoch = self._epochs.get(conn.writer)
-            if epoch is None:
-                self._connections_seen += 1
-                epoch = self._epochs[conn.writer] = self._connections_seen
-            if newest is not None and epoch > newest:
-                self._release(conn, pool)
-                raise _Untrusted
-            done = False
-            try:
-                try:
-                    conn.writer.write(request)
-                    # drain() waits only above the high-water mark: a request that did
-                    # not go out whole. Otherwise a closed connection shows in the read.
-                    if conn.writer.transport.get_write_buffer_size():
-                        await conn.writer.drain()
-                except ConnectionError as exc:
-                    raise _StaleConnection(str(exc)) from exc
-                try:
-                    reply = await read(conn.reader)
-                except ValueError as exc:  # a number in the reply that does not parse
-                    raise _ReplyError(str(exc)) from exc
-                self.epoch = epoch
-                done = True
-                return reply
-            except BaseException as exc:
-                conn.reader.set_exception(ConnectionAbortedError("call did not complete"))
-                # A pooled connection the server closed (it restarted) carried nothing:
-                # send once more on a new one. Memcached keeps no data across a restart,
-                # so even a request the old server did run changed nothing that is left.
-                if not (resend and isinstance(exc, _STALE)):
-                    raise
-                resend = False
-            finally:
-                if done and holder is not None and pool is self._pool:
-                    self._held[holder] = (conn, pool)
-                else:
-                    self._release(conn, pool)
-
-    async def _acquire(self, stale: Connection | None) -> tuple[Connection, _Pool]:
-        """A connection and its pool (which closes ``stale``, the kept one, found dead)."""
-        if self._pool is None:
-            self._pool = self._open_pool()
-        pool = self._pool
-        if stale is not None:
-            pool.release(stale)
-        self._waiting += 1
-        try:
-            return await pool.acquire(), pool
-        finally:
-            self._waiting -= 1
-
-    def _release(self, conn: Connection, pool: _Pool) -> None:
-        """Keep ``conn`` for the next call, or hand it back (the pool closes a dead one)."""
-        if (
-            self._kept is None
-            and not self._waiting  # calls waiting on the pool get it from there
-            and pool is self._pool  # not closed meanwhile
-            and conn.reader.exception() is None
-        ):
-            self._kept = conn
-        else:
-            pool.release(conn)
-
-    async def close(self) -> None:
-        if self._loop is not asyncio.get_running_loop():  # see _drop_connections
-            self._drop_connections()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pool, self._pool = self._pool, None
-        kept, self._kept = self._kept, None
-        if pool is not None:
-            if kept is not None:
-                pool.release(kept)
-            await pool.clear()
-
-
-# --- the store ------------------------------------------------------------------------------
 
 
 class MemcachedStore(Store):
@@ -763,7 +387,7 @@ class MemcachedStore(Store):
             raise ConfigurationError(
                 "MemcachedStore needs aiomcache: pip install 'ratescript[memcached]'"
             ) from None
-        self._wire = _Wire(
+        self._wire = Wire(
             lambda: MemcachePool(host, port, minsize=1, maxsize=pool_size),
             f"{host}:{port}",
             seconds,
@@ -788,8 +412,8 @@ class MemcachedStore(Store):
     def __repr__(self) -> str:
         return f"<MemcachedStore {self._wire.address} namespace={self.namespace!r}>"
 
-    def _translated(self, operation: str) -> _Translated:
-        return _Translated(self.kind, self._wire, operation)
+    def _translated(self, operation: str) -> Translated:
+        return Translated(self.kind, self._wire, operation)
 
     def _predecessor_failed(self, operation: str) -> StoreConnectionError:
         return StoreConnectionError(
@@ -816,8 +440,8 @@ class MemcachedStore(Store):
         if not plan.writes:
             try:
                 outcomes = await self._wire.within(self._attempt(script, keys, wire_keys, [args]))
-            except _FAILURES as exc:
-                raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
+            except FAILURES as exc:
+                raise store_error(exc, self._wire, self.kind, f"run {script.name}") from exc
             assert outcomes is not None, "a plan that writes nothing cannot lose a race"
             return decided(outcomes[0])
         if len(keys) == 1 and not plan.locked:
@@ -870,8 +494,8 @@ class MemcachedStore(Store):
                     outcomes, lost = await self._attempts(
                         script, keys, wire_keys, arg_list, lost, retries + 1, None
                     )
-        except _FAILURES as exc:
-            raise _failure(exc, self._wire, self.kind, f"run {script.name}") from exc
+        except FAILURES as exc:
+            raise store_error(exc, self._wire, self.kind, f"run {script.name}") from exc
         if outcomes is None:
             raise StoreError(
                 f"{keys[0]!r} changed under each of {lost} attempts (max_retries={retries})",
@@ -924,7 +548,7 @@ class MemcachedStore(Store):
                 if outcomes is not None:
                     return outcomes
         names = b" ".join(wire_keys) if watch is None else b" ".join([*wire_keys, watch])
-        found = await self._wire.send(b"gets %s\r\n" % names, _items)
+        found = await self._wire.send(b"gets %s\r\n" % names, read_items)
         if watch is not None and watch in found:
             return None
         values: list[Any] = []
@@ -1009,7 +633,7 @@ class MemcachedStore(Store):
         outcomes, written = self._compute(script, [known.value], arg_list)
         try:
             if not written:  # the decisions stand if the key is still as known
-                done = await self._wire.send(b"mg %s c\r\n" % key, _cas_of, known.epoch)
+                done = await self._wire.send(b"mg %s c\r\n" % key, read_cas, known.epoch)
                 done = done == known.cas
             else:
                 value, ttl = written[0]
@@ -1021,7 +645,7 @@ class MemcachedStore(Store):
                         script.codecs[0], key, value, ttl, known.value, known.cas, True,
                         newest=known.epoch,
                     )  # fmt: skip
-        except _Untrusted:  # the connection is newer than what we know: read again
+        except Untrusted:  # the connection is newer than what we know: read again
             self._known.pop(key, None)
             return None
         if done:
@@ -1104,7 +728,7 @@ class MemcachedStore(Store):
         else:
             mode = b" C%d" % cas
         request = b"ms %s %d c T%d%s\r\n%s\r\n" % (key, len(data), exptime, mode, data)
-        stored = await self._wire.send(request, _stored, newest)
+        stored = await self._wire.send(request, read_stored, newest)
         # A key read with a token (cas) existed: it was listed when it was created.
         if stored is not None and self._track_keys and cas is None:
             epoch = self._wire.epoch
@@ -1115,10 +739,10 @@ class MemcachedStore(Store):
     async def _delete(self, key: bytes, cas: int | None, newest: int | None = None) -> bool:
         """Delete ``key`` if its CAS token is still ``cas`` (any version when None)."""
         request = b"md %s\r\n" % key if cas is None else b"md %s C%d\r\n" % (key, cas)
-        reply = await self._wire.send(request, _line, newest)
+        reply = await self._wire.send(request, read_line, newest)
         if reply in (b"HD", b"NF", b"EX"):
             return reply == b"HD" or (reply == b"NF" and cas is None)
-        raise _ReplyError(reply)
+        raise ReplyError(reply)
 
     def _plan_lock_key(self, name: str) -> bytes:
         """The lock item of the hash tag of the stored key ``name``."""
@@ -1173,14 +797,14 @@ class MemcachedStore(Store):
         loop = asyncio.get_running_loop()
         pause = _BACKOFF_FIRST_S
         while True:
-            reply = await self._wire.call(request, _line)
+            reply = await self._wire.call(request, read_line)
             if reply.startswith(b"HD "):
                 cas = int(reply.split(b" c", 1)[1].split()[0])
                 if cas == 0:
                     raise self._cas_disabled("lock")
                 return cas
             if not reply.startswith(b"NS"):
-                raise _ReplyError(reply)
+                raise ReplyError(reply)
             if deadline is not None and loop.time() + pause > deadline:
                 raise LockTimeoutError(
                     f"{what} is held elsewhere", store=self.kind, operation="lock"
@@ -1190,8 +814,8 @@ class MemcachedStore(Store):
 
     async def _release(self, key: bytes, cas: int) -> None:
         """Delete a lock item only if it is still ours; a failure leaves it to its TTL."""
-        with contextlib.suppress(OSError, EOFError, asyncio.TimeoutError, _ReplyError):
-            await self._wire.call(b"md %s C%d\r\n" % (key, cas), _line)
+        with contextlib.suppress(OSError, EOFError, asyncio.TimeoutError, ReplyError):
+            await self._wire.call(b"md %s C%d\r\n" % (key, cas), read_line)
 
     # --- plain key-value operations ----------------------------------------------------------
 
@@ -1201,7 +825,7 @@ class MemcachedStore(Store):
     async def get(self, key: str) -> bytes | None:
         wire_key = self._key(key)
         with self._translated("get"):
-            item = (await self._wire.call(b"get %s\r\n" % wire_key, _items)).get(wire_key)
+            item = (await self._wire.call(b"get %s\r\n" % wire_key, read_items)).get(wire_key)
         return None if item is None else item[0]
 
     async def multi_get(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -1210,7 +834,7 @@ class MemcachedStore(Store):
             return []
         with self._translated("multi_get"):
             request = b"get " + b" ".join(dict.fromkeys(wire_keys)) + b"\r\n"
-            found = await self._wire.call(request, _items)
+            found = await self._wire.call(request, read_items)
         return [found[key][0] if key in found else None for key in wire_keys]
 
     async def set(self, key: str, value: Value, ttl_ms: float | None = None) -> None:
@@ -1222,8 +846,8 @@ class MemcachedStore(Store):
 
     async def delete(self, key: str) -> bool:
         with self._translated("delete"):
-            reply = await self._wire.call(b"delete %s\r\n" % self._key(key), _line)
-            return _either(reply, b"DELETED", b"NOT_FOUND")
+            reply = await self._wire.call(b"delete %s\r\n" % self._key(key), read_line)
+            return either(reply, b"DELETED", b"NOT_FOUND")
 
     async def increment(self, key: str, amount: int = 1) -> int:
         return await self._increment(key, amount, None, "increment")
@@ -1248,13 +872,13 @@ class MemcachedStore(Store):
         exptime = memcached_exptime(ttl_ms, time.time())
         with self._translated(operation):
             for _ in range(self._max_retries + 1 if amount >= 0 else 0):
-                reply = await self._wire.call(b"incr %s %d\r\n" % (wire_key, amount), _line)
+                reply = await self._wire.call(b"incr %s %d\r\n" % (wire_key, amount), read_line)
                 if reply.isdigit():
                     return int(reply)
                 if reply.startswith(b"CLIENT_ERROR"):  # below zero, or not a number
                     break
                 if reply != b"NOT_FOUND":
-                    raise _ReplyError(reply)
+                    raise ReplyError(reply)
                 if await self._wire.within(self._store(wire_key, b"%d" % amount, exptime, None)):
                     return amount
             async with _Queue.join(self._queues, name) as predecessor_failed:
@@ -1277,7 +901,7 @@ class MemcachedStore(Store):
         self, name: str, wire_key: bytes, amount: int, exptime: int, operation: str
     ) -> int | None:
         """Add ``amount`` with ``mg`` + ``cas`` (``add`` if missing); None on a lost race."""
-        found = await self._wire.send(b"mg %s v c t\r\n" % wire_key, _meta_item)
+        found = await self._wire.send(b"mg %s v c t\r\n" % wire_key, read_meta_item)
         if found is None:
             stored = await self._store(wire_key, b"%d" % amount, exptime, None)
             return None if stored is None else amount
@@ -1296,8 +920,8 @@ class MemcachedStore(Store):
     async def expire(self, key: str, ttl_ms: float) -> bool:
         exptime = memcached_exptime(max(1.0, check_ttl_ms(ttl_ms)), time.time())
         with self._translated("expire"):
-            reply = await self._wire.call(b"touch %s %d\r\n" % (self._key(key), exptime), _line)
-            return _either(reply, b"TOUCHED", b"NOT_FOUND")
+            reply = await self._wire.call(b"touch %s %d\r\n" % (self._key(key), exptime), read_line)
+            return either(reply, b"TOUCHED", b"NOT_FOUND")
 
     @contextlib.asynccontextmanager
     async def lock(
@@ -1338,14 +962,14 @@ class MemcachedStore(Store):
         # SERVER_ERROR when memory is short); append again, as add loses to another's.
         for verb in (b"append", b"add", b"append"):
             request = b"%s %s 0 0 %d\r\n%s\r\n" % (verb, shard, len(entry), entry)
-            reply = await self._wire.send(request, _line)
+            reply = await self._wire.send(request, read_line)
             if reply == b"STORED":
                 full = False
                 break
             if reply.startswith(b"SERVER_ERROR"):
                 break
             if reply != b"NOT_STORED":
-                raise _ReplyError(reply)
+                raise ReplyError(reply)
         # Compacted once this process has listed as many keys in the item as its last
         # compaction here kept (index_compact_after at least): a constant cost per key.
         # A full item at once; if that compaction dropped nothing (every key live), again
@@ -1379,14 +1003,14 @@ class MemcachedStore(Store):
         shard = self._index_keys[number]
         get = b"gets %s\r\n" % shard
         try:
-            found = (await self._wire.call(get, _items)).get(shard)
+            found = (await self._wire.call(get, read_items)).get(shard)
             if found is None:
                 return
             listed, cas = found
             keys = list(dict.fromkeys(listed.split()))
             if keys:
                 checks = b"".join(b"mg %s k q\r\n" % key for key in keys)
-                live = await self._wire.call(checks + b"mn\r\n", _keys_found)
+                live = await self._wire.call(checks + b"mn\r\n", read_keys_found)
             else:
                 live = set()
             kept = [key for key in keys if key in live]
@@ -1395,18 +1019,18 @@ class MemcachedStore(Store):
             for _ in range(_COMPACTION_TRIES):
                 data = compacted + now[len(listed) :]
                 request = b"cas %s 0 0 %d %d\r\n%s\r\n" % (shard, len(data), cas, data)
-                reply = await self._wire.call(request, _line)
+                reply = await self._wire.call(request, read_line)
                 if reply == b"STORED":
                     self._index_kept[number] = len(kept)
                     self._index_stuck[number] = len(compacted) == len(listed)
                     return
                 if reply != b"EXISTS":  # NOT_FOUND: reset() deleted it meanwhile
                     return
-                found = (await self._wire.call(get, _items)).get(shard)
+                found = (await self._wire.call(get, read_items)).get(shard)
                 if found is None or not found[0].startswith(listed):
                     return  # deleted, or rewritten by another compaction
                 now, cas = found
-        except _FAILURES:
+        except FAILURES:
             return
 
     async def reset(self) -> None:
@@ -1423,11 +1047,11 @@ class MemcachedStore(Store):
             self._index_kept = [0] * _INDEX_SHARDS
             self._index_stuck = [False] * _INDEX_SHARDS
             request = b"gets " + b" ".join(self._index_keys) + b"\r\n"
-            for shard, (listed, cas) in (await self._wire.call(request, _items)).items():
+            for shard, (listed, cas) in (await self._wire.call(request, read_items)).items():
                 keys = set(listed.split())
                 if keys:
                     quiet = b"".join(b"md %s q\r\n" % key for key in keys)
-                    await self._wire.call(quiet + b"mn\r\n", _until_no_op)
+                    await self._wire.call(quiet + b"mn\r\n", read_until_no_op)
                 # Not deleted if keys were added meanwhile (EX): they stay listed.
                 await self._wire.within(self._delete(shard, cas))
 
@@ -1435,7 +1059,7 @@ class MemcachedStore(Store):
 
     async def initialize(self) -> None:
         with self._translated("initialize"):
-            reply = await self._wire.call(b"version\r\n", _line)
+            reply = await self._wire.call(b"version\r\n", read_line)
         if not reply.startswith(b"VERSION "):
             raise StoreError(
                 f"{self._wire.address} is not a Memcached server (it answered {reply!r})",

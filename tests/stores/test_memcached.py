@@ -13,13 +13,11 @@ import contextlib
 import dataclasses
 import gc
 import itertools
-import random
 import re
 import shutil
 import socket
 import sys
 import time
-import uuid
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -43,7 +41,7 @@ from ratescript.exceptions import (
     StoreError,
 )
 from ratescript.rates import Rate
-from ratescript.scriptdsl import Key, Record, allow, deny, script
+from ratescript.scriptdsl import Key, allow, deny, script
 from ratescript.scriptdsl.codec import codec_for
 from ratescript.scriptdsl.script import Script
 from ratescript.stores import store_from_url
@@ -51,6 +49,7 @@ from ratescript.stores.memcached import MemcachedStore, memcached_exptime, memca
 from ratescript.stores.memory import InMemoryStore
 from ratescript.strategies import FixedWindowStrategy
 
+from .common import FakeClock, Pair, divide, exact, fresh_namespace, hit_sequence
 from .concurrency import SHARED_RATE, run_contended, run_shared_keys
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
 from .plain import check_a_ttl_must_be_a_finite_number
@@ -59,21 +58,6 @@ pytestmark = pytest.mark.memcached
 
 HOUR_MS = 3_600_000.0
 DAY_S = 86_400
-
-
-class FakeClock:
-    """Milliseconds since the epoch, moved by the test."""
-
-    def __init__(self, now: float = 1.7e12 + 0.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Pair(Record):
-    first: float
-    second: float
 
 
 @script
@@ -92,23 +76,6 @@ def take_all(k: Key[float]):  # type: ignore[no-untyped-def]
     v = k.get(default=0)
     k.delete()
     return allow(remaining=v)
-
-
-@script
-def divide(k: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
-    v = k.get(default=0)
-    k.set(v + a / b)
-    return allow(remaining=v)
-
-
-def exact(decision: Decision) -> tuple[object, ...]:
-    """A decision with every number as its exact bytes (so -0.0 differs from 0.0)."""
-    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
-    return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
-
-
-def fresh_namespace() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 def wire_key(store: MemcachedStore, key: str) -> bytes:
@@ -187,37 +154,7 @@ async def clients(url: str, count: int) -> AsyncIterator[list[MemcachedStore]]:
         ]
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
-
-
 # --- the same decisions as the in-process store ---------------------------------------------
-
-
-def hit_sequence(
-    seed: int, keys: Sequence[str], costs: Sequence[float], period_ms: float
-) -> list[tuple[float, str, float]]:
-    """(clock, key, cost) steps with clock jumps from 0 to past a period.
-
-    Memcached's TTLs run on the wall clock while the fake clock jumps: steps never land
-    in the last minute of a window, so no key the script still needs expires in
-    memcached during the test (every TTL here is a minute or more).
-    """
-    rng = random.Random(seed)
-    now = 1.7e12 + 0.25
-    steps = []
-    for _ in range(150):
-        now += rng.choice((0.0, 0.5, 1.0, 17.0, 1000.0, 60_000.0, period_ms / 3, period_ms * 1.5))
-        now += rng.choice((0.0, rng.uniform(0, period_ms / 5)))
-        if now % period_ms > period_ms - 60_000:
-            now += 120_000
-        steps.append((now, rng.choice(keys), rng.choice(costs)))
-    return steps
 
 
 @pytest.mark.asyncio

@@ -11,16 +11,14 @@ import asyncio
 import dataclasses
 import gc
 import os
-import random
 import shutil
 import socket
 import struct
 import subprocess
 import tempfile
 import time
-import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -39,12 +37,13 @@ from ratescript.exceptions import (
     StoreConnectionError,
     StoreError,
 )
-from ratescript.scriptdsl import Key, Record, allow, deny, script
+from ratescript.scriptdsl import Key, allow, deny, script
 from ratescript.scriptdsl.codec import LOG_MAGIC, canonical
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.memory import InMemoryStore
 from ratescript.stores.redis import RedisStore
 
+from .common import FakeClock, Pair, divide, exact, fresh_namespace, hit_sequence
 from .concurrency import run_contended
 from .groups import check_a_cancelled_waiter_is_never_charged, check_queued_hits_fail_with_the_first
 from .plain import check_a_ttl_must_be_a_finite_number
@@ -52,28 +51,6 @@ from .plain import check_a_ttl_must_be_a_finite_number
 pytestmark = pytest.mark.redis
 
 HOUR_MS = 3_600_000.0
-
-
-class FakeClock:
-    """Milliseconds since the epoch, moved by the test."""
-
-    def __init__(self, now: float = 1.7e12 + 0.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Pair(Record):
-    first: float
-    second: float
-
-
-@script
-def divide(k: Key[float], a: float, b: float):  # type: ignore[no-untyped-def]
-    v = k.get(default=0)
-    k.set(v + a / b)
-    return allow(remaining=v)
 
 
 @script
@@ -85,16 +62,6 @@ def two_keys(hits: Key[float], total: Key[Pair], limit: float):  # type: ignore[
         total.set(Pair(t.first + 1, t.second + h))
         return allow(remaining=limit - h - 1)
     return deny(wait_ms=1000, remaining=0)
-
-
-def exact(decision: Decision) -> tuple[object, ...]:
-    """A decision with every number as its exact bytes (so -0.0 differs from 0.0)."""
-    numbers = (decision.wait_ms, decision.remaining, decision.reset_ms, *decision.metadata.values())
-    return (decision.allowed, tuple(b"%.17g" % x for x in numbers), tuple(decision.metadata))
-
-
-def fresh_namespace() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 def _require_binaries(*names: str) -> None:
@@ -129,27 +96,6 @@ def own_redis() -> Iterator[servers.LocalServer]:
 
 
 # --- the same decisions as the in-process store ---------------------------------------------
-
-
-def hit_sequence(
-    seed: int, keys: Sequence[str], costs: Sequence[float], period_ms: float
-) -> list[tuple[float, str, float]]:
-    """(clock, key, cost) steps with clock jumps from 0 to past a period.
-
-    Real TTLs in Redis run on the wall clock, while the fake clock jumps: steps never
-    land in the last minute of a window, so no key expires in Redis during the test
-    that the script still needs (the TTLs here are all minutes or more).
-    """
-    rng = random.Random(seed)
-    now = 1.7e12 + 0.25
-    steps = []
-    for _ in range(150):
-        now += rng.choice((0.0, 0.5, 1.0, 17.0, 1000.0, 60_000.0, period_ms / 3, period_ms * 1.5))
-        now += rng.choice((0.0, rng.uniform(0, period_ms / 5)))
-        if now % period_ms > period_ms - 60_000:
-            now += 120_000
-        steps.append((now, rng.choice(keys), rng.choice(costs)))
-    return steps
 
 
 @pytest.mark.asyncio
@@ -397,15 +343,6 @@ async def test_redis_killed_mid_run_fails_fast_then_recovers_on_its_own(
         client = Redis.from_url(own_redis.url)
         assert await client.script_exists(token_bucket.lua_sha) == [True]
         await client.aclose()
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
 
 
 @pytest.mark.asyncio

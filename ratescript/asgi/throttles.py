@@ -210,7 +210,14 @@ class Throttle:
         self.handle_throttled = handle_throttled
         self.strategy: Strategy[Any] = strategy if strategy is not None else FixedWindowStrategy()
         if not isinstance(self.strategy, Strategy):
-            raise ConfigurationError(f"strategy must be a ratescript Strategy, got {strategy!r}")
+            # A plain `async (key, rate, store, cost) -> wait_ms` (Traffik's custom
+            # strategy) cannot run atomically on Redis or Memcached, nor be grouped:
+            # say where the supported way is rather than only what was wrong.
+            raise ConfigurationError(
+                f"strategy must be a ratescript Strategy, got {strategy!r}; a custom "
+                "strategy is a DSL script in a Strategy subclass (README: 'Writing your "
+                "own strategy in the DSL'), not an async callable"
+            )
         if store is not None and not isinstance(store, Store):
             raise ConfigurationError(f"store must be a ratescript Store, got {store!r}")
         self.store = store
@@ -384,7 +391,11 @@ class Throttle:
 
         In order: the store set for this request (``dynamic_store=True``), the
         throttle's own, the ``ThrottleMiddleware``'s, the app's lifespan store, the
-        store last entered with ``async with store:``.
+        store entered for this task with ``async with store(...)``, the store last
+        entered with ``async with store:``.  The task's store comes before the process
+        default because it is the narrower choice, and it is how a test that enters
+        ``async with store():`` around an app whose lifespan never runs (httpx's
+        ``ASGITransport`` runs none) gives throttles that name no store their store.
         """
         if self.dynamic_store:
             found = current_store()
@@ -398,6 +409,8 @@ class Throttle:
             return found  # type: ignore[no-any-return]
         app = scope.get("app")
         found = getattr(getattr(app, "state", None), "ratescript_store", None)
+        if found is None:
+            found = current_store()
         if found is None:
             found = default_store()
         if found is None:

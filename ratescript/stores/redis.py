@@ -488,6 +488,17 @@ class RedisStore(Store):
     # --- connections and errors ------------------------------------------------------
 
     def _checked(self, client: object) -> RedisClient:
+        if inspect.iscoroutine(client):
+            # An `async def` factory (Traffik's documented form): the store connects
+            # from synchronous code, so it cannot await it. Close the coroutine so the
+            # user sees this error, not a "never awaited" warning as well.
+            client.close()
+            raise ConfigurationError(
+                "the RedisStore client factory is async (it returned a coroutine); give "
+                "a plain function returning the client instead, e.g. "
+                "RedisStore(lambda: redis.asyncio.from_url(url)) — building a redis-py "
+                "client does no I/O, so it needs no await"
+            )
         if not isinstance(client, Redis | RedisCluster):
             raise ConfigurationError(
                 f"the RedisStore client factory returned {client!r}, "

@@ -75,6 +75,28 @@ async def test_async_with_store_makes_it_the_default(store: Store) -> None:
     assert await remaining(HTTPThrottle("default", "1/min", store=store)) == 0
 
 
+async def test_a_store_entered_for_the_task_serves_throttles_without_one(store: Store) -> None:
+    # A test that enters `async with store():` around an app whose lifespan never runs
+    # (ASGITransport runs none) must not find its throttles without a store.
+    throttle = HTTPThrottle("task", "1/min")
+    app = app_with(throttle)
+    async with store(close_on_exit=False), http(app) as client:
+        assert default_store() is None
+        assert [(await client.get("/")).status_code for _ in range(2)] == [200, 429]
+    assert current_store() is None
+    assert await remaining(HTTPThrottle("task", "1/min", store=store)) == 0
+
+
+async def test_the_lifespan_store_wins_over_the_tasks(new_store: StoreFactory) -> None:
+    task_store, lifespan_store = new_store(), new_store()
+    throttle = HTTPThrottle("order", "1/min")
+    app = app_with(throttle, lifespan_store)
+    async with lifespan(app), task_store(close_on_exit=False), http(app) as client:
+        await client.get("/")
+    assert await remaining(HTTPThrottle("order", "1/min", store=lifespan_store)) == 0
+    assert await remaining(HTTPThrottle("order", "1/min", store=task_store)) == 1
+
+
 async def test_the_throttles_own_store_wins(new_store: StoreFactory) -> None:
     own, lifespan_store = new_store(), new_store()
     throttle = HTTPThrottle("own", "1/min", store=own)
@@ -119,3 +141,13 @@ async def test_dynamic_store_gives_each_tenant_its_own_quota(new_store: StoreFac
         assert await statuses(client, "acme", 1) == [429]
     for store in (*tenants.values(), fallback):
         assert await remaining(HTTPThrottle("tenant", "2/min", store=store)) == 0
+
+
+async def test_a_callable_strategy_is_refused_with_the_way_to_write_one() -> None:
+    # Traffik's custom strategy is an async (key, rate, backend, cost) -> wait_ms.
+    async def traffik_style(key: str, rate: object, store: object, cost: int = 1) -> float:
+        return 0.0
+
+    with pytest.raises(ConfigurationError, match="must be a ratescript Strategy") as raised:
+        HTTPThrottle("custom", "1/s", strategy=traffik_style)  # type: ignore[arg-type]
+    assert "Writing your own strategy in the DSL" in str(raised.value)

@@ -668,6 +668,20 @@ async def test_a_given_client_is_never_closed_and_a_factory_runs_at_initialize(
     await client.aclose()
 
 
+@pytest.mark.asyncio
+async def test_an_async_factory_is_refused_with_the_fix_and_no_stray_coroutine(
+    redis_url: str,
+) -> None:
+    async def factory() -> Redis:  # Traffik documents this form
+        return Redis.from_url(redis_url)
+
+    store = RedisStore(factory)
+    # filterwarnings=error: a coroutine left unawaited would fail this test too.
+    with pytest.raises(ConfigurationError, match="factory is async") as raised:
+        await store.initialize()
+    assert "RedisStore(lambda: redis.asyncio.from_url(url))" in str(raised.value)
+
+
 @pytest.mark.parametrize("given", ["url", "factory"])
 def test_a_store_used_on_a_new_event_loop_connects_afresh(redis_url: str, given: str) -> None:
     if given == "url":

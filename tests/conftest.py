@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import servers
@@ -28,3 +28,27 @@ def redis_url() -> Iterator[str]:
 def memcached_url() -> Iterator[str]:
     """``memcached://host:port`` of a memcached server that lives for the session."""
     yield from _serve(servers.MEMCACHED)
+
+
+def _own(start: Callable[[], servers.LocalServer]) -> Iterator[servers.LocalServer]:
+    """A private server the test may kill and start again; stopped after it."""
+    try:
+        server = start()
+    except servers.ServerUnavailable as exc:
+        servers.unavailable(f"this server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[servers.LocalServer]:
+    """A redis-server of the test's own, on a port of its own."""
+    yield from _own(servers.start_redis)
+
+
+@pytest.fixture
+def own_memcached() -> Iterator[servers.LocalServer]:
+    """A memcached of the test's own, on a port of its own."""
+    yield from _own(servers.start_memcached)

@@ -323,42 +323,32 @@ def test_the_kit_certifies_the_tutorial_strategy(redis_url: str, memcached_url: 
 
 @pytest.mark.asyncio
 @pytest.mark.redis
-async def test_redis_app_counts_on_its_fallback_while_redis_is_down() -> None:
+async def test_redis_app_counts_on_its_fallback_while_redis_is_down(
+    own_redis: servers.LocalServer,
+) -> None:
     """The docstring's failure policy: Redis dies, limits go on in process, the breaker opens."""
-    try:
-        server = servers.start_redis()
-    except servers.ServerUnavailable as exc:
-        servers.unavailable(f"this server: {exc}")
-    try:
-        app = load("redis_app").create_app(server.url, namespace=f"example-{uuid.uuid4().hex}")
-        async with serve(app) as (client, _clock):
-            assert await statuses(client, "GET", "/data", 2) == [200, 200]
-            server.stop()
-            # The in-process fallback starts empty: the burst of 5 again, then a 429.
-            assert await statuses(client, "GET", "/data", 6) == [200] * 5 + [429]
-            assert (await client.get("/health")).json() == {"rate_limit_store": "open"}
-    finally:
-        server.stop()
+    app = load("redis_app").create_app(own_redis.url, namespace=f"example-{uuid.uuid4().hex}")
+    async with serve(app) as (client, _clock):
+        assert await statuses(client, "GET", "/data", 2) == [200, 200]
+        own_redis.stop()
+        # The in-process fallback starts empty: the burst of 5 again, then a 429.
+        assert await statuses(client, "GET", "/data", 6) == [200] * 5 + [429]
+        assert (await client.get("/health")).json() == {"rate_limit_store": "open"}
 
 
 @pytest.mark.asyncio
 @pytest.mark.memcached
-async def test_memcached_app_counts_on_its_fallback_while_memcached_is_down() -> None:
+async def test_memcached_app_counts_on_its_fallback_while_memcached_is_down(
+    own_memcached: servers.LocalServer,
+) -> None:
     """The store's default policy: Memcached dies, the limit goes on in process."""
-    try:
-        server = servers.start_memcached()
-    except servers.ServerUnavailable as exc:
-        servers.unavailable(f"this server: {exc}")
-    try:
-        app = load("memcached_app").create_app(server.url, namespace=f"ex-{uuid.uuid4().hex}")
-        async with serve(app) as (client, _clock):
-            assert await statuses(client, "GET", "/quote", 3) == [200] * 3
-            server.stop()
-            # The in-process fallback starts empty: 4 a minute again, with the store's
-            # own throttled handler.
-            assert await statuses(client, "GET", "/quote", 4) == [200] * 4
-            throttled = await client.get("/quote")
-            assert throttled.status_code == 429
-            assert throttled.json()["detail"].startswith("quotes: limit reached")
-    finally:
-        server.stop()
+    app = load("memcached_app").create_app(own_memcached.url, namespace=f"ex-{uuid.uuid4().hex}")
+    async with serve(app) as (client, _clock):
+        assert await statuses(client, "GET", "/quote", 3) == [200] * 3
+        own_memcached.stop()
+        # The in-process fallback starts empty: 4 a minute again, with the store's
+        # own throttled handler.
+        assert await statuses(client, "GET", "/quote", 4) == [200] * 4
+        throttled = await client.get("/quote")
+        assert throttled.status_code == 429
+        assert throttled.json()["detail"].startswith("quotes: limit reached")

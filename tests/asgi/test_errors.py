@@ -14,7 +14,7 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -88,17 +88,6 @@ def restarting(server: servers.LocalServer) -> Callable[[], Awaitable[None]]:
         server.start()  # blocks until the new, empty server answers
 
     return restart
-
-
-@pytest.fixture
-def own_redis() -> Iterator[servers.LocalServer]:
-    """A private redis-server the test may kill and start again on the same port."""
-    try:
-        server = servers.start_redis()
-    except servers.ServerUnavailable as exc:
-        servers.unavailable(f"this server: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest_asyncio.fixture

@@ -35,6 +35,7 @@ __all__ = [
     "limit_headers",
     "merge_fields",
     "merge_headers",
+    "merge_raw",
     "one_limit_headers",
     "put_headers",
     "rate_limit_fields",
@@ -284,20 +285,28 @@ def _field_name(name: str) -> bytes:
 
 
 def put_headers(response: Response, headers: Mapping[str, str]) -> None:
-    """Set ``headers`` on ``response`` in one pass over its headers, merging the
-    rate-limit fields an earlier check put there (``merge_fields``).
+    """Set ``headers`` on ``response``, merging the rate-limit fields an earlier check
+    put there (``merge_fields``); see ``merge_raw``."""
+    merge_raw(response.headers.raw, headers)  # the response's own list, not a copy
+
+
+def merge_raw(
+    raw: list[tuple[bytes, bytes]], headers: Mapping[str, str], *, rejected: bool = False
+) -> None:
+    """``merge_fields`` on a list of raw ASGI header fields, in place, in one pass.
 
     Starlette's ``MutableHeaders`` sets a field by scanning and editing its list once
     per field (two rate-limit fields cost as much as a decision). The common case —
     none of these fields there yet — appends them after one scan.
     """
-    raw = response.headers.raw  # the response's own list, not a copy
     # By field name: names that differ only in case are one field, the last value wins.
     fields = {_field_name(name): value.encode("latin-1") for name, value in headers.items()}
     for name, _ in raw:
-        if name in fields:
+        if name.lower() in fields:
             merged = merge_fields(
-                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw], headers
+                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw],
+                headers,
+                rejected=rejected,
             )
             raw[:] = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in merged]
             return

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratescript.asgi.enforce import enforce
-from ratescript.asgi.headers import merge_fields
+from ratescript.asgi.headers import merge_raw
 from ratescript.asgi.throttles import MIDDLEWARE_STORE, Throttle
 from ratescript.asgi.types import maybe_await
 from ratescript.exceptions import ConfigurationError
@@ -139,26 +139,13 @@ class ThrottleMiddleware:
         if not headers:
             await self.app(scope, receive, send)
             return
-        raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        ]
-        names = {name for name, _ in raw}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Merged with any the app set (a route's own throttle, say), as one
+                # check of every limit would report them.
                 fields = list(message.get("headers", ()))
-                if any(field[0].lower() in names for field in fields):
-                    # The app set some of these fields (a route's own throttle, say):
-                    # merged as one check of every limit would report them.
-                    merged = merge_fields(
-                        [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields],
-                        headers,
-                        rejected=message["status"] == 429,
-                    )
-                    fields = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in merged]
-                else:
-                    fields.extend(raw)
+                merge_raw(fields, headers, rejected=message["status"] == 429)
                 message = {**message, "headers": fields}
             await send(message)
 

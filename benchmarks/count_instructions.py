@@ -12,7 +12,7 @@ as an app runs it: a test clock written in Python costs ~500 instructions a deci
 FastAPI requests instead (the apps of ``bench_asgi.py``, driven by direct ASGI calls):
 a bare route, the route with a ``Depends`` that only takes the request (what FastAPI
 itself charges for one), with ``Depends(throttle)``, and with the throttle's rate-limit
-headers.
+headers; and ``await throttle(request)`` alone, ratescript's part without FastAPI.
 """
 
 from __future__ import annotations
@@ -38,7 +38,13 @@ SMALL, LARGE = 2_000, 12_000
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
-REQUESTS = ("route", "Depends(no-op)", "Depends(throttle)", "Depends(throttle) + headers")
+REQUESTS = (
+    "route",
+    "Depends(no-op)",
+    "Depends(throttle)",
+    "Depends(throttle) + headers",
+    "await throttle(request)",
+)
 
 
 async def takes_the_request(request: Request) -> Request:
@@ -51,6 +57,13 @@ async def request(name: str, count: int) -> None:
     from fastapi import Depends
 
     store = InMemoryStore()
+    if name == "await throttle(request)":  # ratescript's part alone, without FastAPI
+        limited = throttle(store, "direct")
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+        connection = Request({**scope, "client": ("10.0.0.1", 1234)})
+        for _ in range(count):
+            await limited(connection)
+        return
     dependencies = {
         "route": [],
         "Depends(no-op)": [Depends(takes_the_request)],

@@ -39,7 +39,7 @@ def compile_command(reference: str, target: str, readonly: bool) -> str:
         return compiled.python_source
     if target == "lua":
         return compiled.lua_source
-    if target in ("memory", "memory-wait"):
+    if target in ("memory", "memory-wait", "memory-check"):
         if compiled.key_count != 1:
             raise SystemExit(
                 f"script `{compiled.name}` takes {compiled.key_count} keys: the in-process "
@@ -47,6 +47,8 @@ def compile_command(reference: str, target: str, readonly: bool) -> str:
             )
         if target == "memory-wait":
             return compiled.memory_wait_source
+        if target == "memory-check":
+            return compiled.memory_check_source
         return compiled.memory_source or ""  # a single-key script always has it
     return compiled.memcached_plan.describe()
 
@@ -58,9 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_parser.add_argument("script", help="MODULE:NAME of a @script function")
     compile_parser.add_argument(
         "--target",
-        choices=("python", "lua", "memcached", "memory", "memory-wait"),
+        choices=("python", "lua", "memcached", "memory", "memory-wait", "memory-check"),
         default="python",
-        help="memory: the in-process runner; memory-wait: the one `await strategy(...)` runs",
+        help="memory: the in-process runner; memory-wait: the one `await strategy(...)` runs; "
+        "memory-check: a throttle's without rate-limit headers",
     )
     compile_parser.add_argument(
         "--readonly", action="store_true", help="print the read-only twin instead"

@@ -22,6 +22,7 @@ two_keys = compose_all(token_bucket, fixed_window)
         ("memcached", token_bucket.memcached_plan.describe()),
         ("memory", token_bucket.memory_source),
         ("memory-wait", token_bucket.memory_wait_source),
+        ("memory-check", token_bucket.memory_check_source),
     ],
 )
 def test_compile_prints_each_target(

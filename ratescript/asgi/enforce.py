@@ -76,7 +76,8 @@ async def enforce(
     """
     one = throttles[0]
     if len(throttles) == 1 and one._prepared is not None and cost is None and context is None:
-        return await one._fast(connection, response)
+        done = one._fast(connection, response)
+        return done if isinstance(done, dict) else await done
     found = [await t._charged(connection, cost, context) for t in throttles]
     by_store: list[tuple[Store, list[Charged], list[Decision] | None]] = []
     for store, charged in _group_by_store([c for c in found if c is not None]):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
@@ -31,7 +31,6 @@ from ratescript.asgi.enforce import (
     THROTTLED_FLAG,
     Charged,
     act,
-    breaker_of,
     check_circuit,
     enforce,
     on_failure,
@@ -59,6 +58,7 @@ from ratescript.exceptions import ConfigurationError, ConnectionThrottled
 from ratescript.rates import Rate
 from ratescript.scriptdsl.script import Script
 from ratescript.stores.base import Store, current_store, default_store
+from ratescript.stores.memory import CheckRunner
 from ratescript.strategies.base import Strategy, StrategyStat
 from ratescript.strategies.composition import Charge
 from ratescript.strategies.fixed_window import FixedWindowStrategy
@@ -78,6 +78,8 @@ __all__ = [
 ]
 
 _POLICIES = ("allow", "throttle", "raise")
+#: Rate-limit headers to send, by name.
+Headers = dict[str, str]
 _IDS_CACHE: Final = "ratescript.identifiers"
 #: Where ``ThrottleMiddleware(store=...)`` leaves its store in the scope.
 MIDDLEWARE_STORE: Final = "ratescript.store"
@@ -265,6 +267,8 @@ class Throttle:
             script = self.strategy.script
             if script.key_count == 1 and len(arguments) == script.param_count:
                 self._prepared = (script, arguments)  # what `Store.run_one` may take as is
+        # The last store's fused runner of the prepared script (`_runner_for`).
+        self._runner: tuple[Store | None, CheckRunner | None] = (None, None)
         # A fixed rate's headers, all but where the client stands computed once.
         self._limit_headers: Callable[[Decision], dict[str, str]] | None = None
         if self._rate is not None and self.rate_limit_headers is not None:
@@ -289,39 +293,70 @@ class Throttle:
         ``response`` (injected by ``Depends``) receives the rate-limit headers.
         """
         if self._prepared is not None and cost is None and context is None:
-            await self._fast(connection, response)
+            done = self._fast(connection, response)
+            if not isinstance(done, dict):
+                await done
         else:
             await enforce((self,), connection, cost, context, response)
         return connection
 
-    async def _fast(self, connection: Any, response: Response | None) -> dict[str, str]:
+    def _fast(self, connection: Any, response: Response | None) -> Headers | Awaitable[Headers]:
         """The common case, flat: the peer's key and the prepared script and arguments.
 
-        Returns the rate-limit headers to send, like ``enforce``.
+        Returns the rate-limit headers to send, like ``enforce``; or, for a rejection, a
+        failure or a store that waits, the awaitable that finishes the hit and returns
+        them. A hit the in-process store admits thus runs no coroutine of its own.
         """
         prepared = self._prepared
         assert prepared is not None
         scope = connection.scope
-        identity = _peer(scope)
+        client = scope.get("client")  # `_peer`, inline
+        identity = client[0] if client and client[0] else ANONYMOUS
         key = self._keys.get(identity) or self.key_for(identity)
         store = self.store
         if store is None:  # (not `or`: an empty InMemoryStore is falsy)
             store = self.store_for(connection)
-        breaker = breaker_of(self, store)
+        runner = self._runner
+        if runner[0] is not store:
+            runner = self._runner_for(store)
+        breaker = getattr(self.on_error or store.on_error, "breaker", None)  # `breaker_of`
         try:
             if breaker is not None:
                 check_circuit(breaker, store)
-            if store.immediate:  # in process: no coroutine of the store's
-                decision = store.run_one(prepared[0], key, prepared[1])
-            else:
-                decision = await store.run(prepared[0], (key,), prepared[1])
+            if runner[1] is None:
+                return self._fast_waiting(connection, response, store, key, breaker)
+            decision = runner[1](key, prepared[1])
             if breaker is not None:
                 breaker.record_success()
         except Exception as exc:
-            charged = self._prepared_charge(store, key)
-            outcome = await on_failure(exc, connection, store, [charged])
-            return await act(connection, [(store, [charged], outcome)], None, response)
-        if decision.allowed:  # what `act` does for one admitted throttle, without the loop
+            return self._failed(exc, connection, store, key, response)
+        if decision is None:  # admitted, and no rate-limit headers to send
+            if THROTTLED_FLAG in scope:
+                scope[THROTTLED_FLAG] = False
+            return {}
+        return self._decided(connection, response, store, key, decision)
+
+    async def _fast_waiting(
+        self, connection: Any, response: Response | None, store: Store, key: str, breaker: Any
+    ) -> Headers:
+        """``_fast`` on a store whose runs wait (Redis, Memcached), the circuit checked."""
+        prepared = self._prepared
+        assert prepared is not None
+        try:
+            decision = await store.run(prepared[0], (key,), prepared[1])
+            if breaker is not None:
+                breaker.record_success()
+        except Exception as exc:
+            return await self._failed(exc, connection, store, key, response)
+        done = self._decided(connection, response, store, key, decision)
+        return done if isinstance(done, dict) else await done
+
+    def _decided(
+        self, connection: Any, response: Response | None, store: Store, key: str, decision: Decision
+    ) -> Headers | Awaitable[Headers]:
+        """What ``act`` does with one throttle's decision, without its loop when admitted."""
+        if decision.allowed:
+            scope = connection.scope
             if THROTTLED_FLAG in scope:
                 scope[THROTTLED_FLAG] = False
             if self._limit_headers is None:
@@ -330,10 +365,34 @@ class Throttle:
             if response is not None:
                 put_headers(response, headers)
             return headers
+        return act(
+            connection, [(store, [self._prepared_charge(store, key)], [decision])], None, response
+        )
+
+    async def _failed(
+        self, exc: Exception, connection: Any, store: Store, key: str, response: Response | None
+    ) -> Headers:
+        """The store failed the prepared hit: its failure policy decides."""
         charged = self._prepared_charge(store, key)
-        return await act(connection, [(store, [charged], [decision])], None, response)
+        outcome = await on_failure(exc, connection, store, [charged])
+        return await act(connection, [(store, [charged], outcome)], None, response)
 
     hit = __call__
+
+    def _runner_for(self, store: Store) -> tuple[Store, CheckRunner | None]:
+        """``store``'s fused runner of the prepared script (``None`` when its runs wait),
+        kept for the next hit: a runner is valid for its store's life. Without
+        rate-limit headers to send, one that builds no decision when admitting."""
+        assert self._prepared is not None
+        runner: CheckRunner | None = None
+        if store.immediate:
+            script = self._prepared[0]
+            if self._limit_headers is None:
+                runner = store.check_runner(script)
+            else:
+                runner = store.runners(script)[0]
+        self._runner = (store, runner)
+        return self._runner
 
     def _prepared_charge(self, store: Store, key: str) -> Charged:
         assert self._rate is not None and self._cost is not None

@@ -77,8 +77,8 @@ class Script:
         # decoded, fail)``, which ``InMemoryStore`` calls once per script it runs.
         self.memory_source: str | None = None
         self.memory_line_map: tuple[int, ...] = ()
-        # Of the runner returning the wait alone, made on first use (``memory_wait_source``).
-        self.memory_wait_line_map: tuple[int, ...] = ()
+        # The other in-process runners, made on first use (``memory_variant``).
+        self._memory_variants: dict[str, tuple[str, tuple[int, ...], Callable[..., Any]]] = {}
         self.memory_binder: Callable[..., Callable[[str, Sequence[float]], Decision]] | None = None
         if self.key_count == 1:
             self.memory_source, self.memory_line_map = generate_memory(ir)
@@ -125,24 +125,30 @@ class Script:
         """The read-only twin: the same decisions, every write elided."""
         return self if self.ir.readonly else Script(readonly_twin(self.ir), self.__wrapped__)
 
-    @cached_property
-    def memory_wait_source(self) -> str:
-        """The in-process runner that returns the wait alone (``targets.memory.
-        MemoryWaitGenerator``): generated on first use, as only ``await strategy(...)``
-        on the in-process store runs it."""
-        if self.key_count != 1:
-            raise ValueError(f"script `{self.name}` takes {self.key_count} keys, not one")
-        source, self.memory_wait_line_map = generate_memory(self.ir, wait_only=True)
-        return source
+    def memory_variant(self, variant: str) -> tuple[str, tuple[int, ...], Callable[..., Any]]:
+        """The source, line map and ``_rs_bind`` of the in-process runner ``variant``
+        (``targets.memory.GENERATORS``: "wait" returns the wait alone, "check" ``None``
+        when admitting): generated on first use, as only some callers run each."""
+        made = self._memory_variants.get(variant)
+        if made is None:
+            if self.key_count != 1:
+                raise ValueError(f"script `{self.name}` takes {self.key_count} keys, not one")
+            source, line_map = generate_memory(self.ir, variant)
+            code = self.compiled(source, f" in memory, {variant}", line_map)
+            scope = memory_namespace()
+            exec(code, scope)  # our own generated source, from a checked IR
+            made = self._memory_variants[variant] = (source, line_map, scope["_rs_bind"])
+        return made
 
-    @cached_property
-    def memory_wait_binder(self) -> Callable[..., Callable[[str, Sequence[float]], float]]:
-        """``_rs_bind`` of ``memory_wait_source``, as ``memory_binder`` is of ``memory_source``."""
-        scope = memory_namespace()
-        source = self.memory_wait_source  # sets memory_wait_line_map
-        code = self.compiled(source, " in memory, wait", self.memory_wait_line_map)
-        exec(code, scope)  # our own generated source, from a checked IR
-        return scope["_rs_bind"]  # type: ignore[no-any-return]
+    @property
+    def memory_wait_source(self) -> str:
+        """The in-process runner that returns the wait alone (``await strategy(...)``)."""
+        return self.memory_variant("wait")[0]
+
+    @property
+    def memory_check_source(self) -> str:
+        """The in-process runner that returns ``None`` when admitting (a throttle's)."""
+        return self.memory_variant("check")[0]
 
     @cached_property
     def lua_batch_source(self) -> str:
@@ -217,8 +223,9 @@ class Script:
         line_maps = {
             f"<ratescript {self.name}>": self.python_line_map,
             f"<ratescript {self.name} in memory>": self.memory_line_map,
-            f"<ratescript {self.name} in memory, wait>": self.memory_wait_line_map,
         }
+        for variant, (_source, variant_map, _bind) in self._memory_variants.items():
+            line_maps[f"<ratescript {self.name} in memory, {variant}>"] = variant_map
         for frame in traceback.extract_tb(exc.__traceback__):
             line_map = line_maps.get(frame.filename)
             if line_map is not None and frame.lineno and 0 < frame.lineno <= len(line_map):

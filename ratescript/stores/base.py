@@ -226,6 +226,12 @@ class Store(abc.ABC):
         returning only the wait (0.0 when admitted); see ``immediate``."""
         raise NotImplementedError(f"{type(self).__name__} runs scripts only through `run`")
 
+    def check_runner(self, script: Script) -> Callable[[str, Sequence[float]], Decision | None]:
+        """``run_one`` of ``script`` for a caller that reads only a rejecting decision
+        (a throttle sending no rate-limit headers): it may return ``None`` when the hit
+        is admitted. By default the ``run_one`` runner, a decision either way."""
+        return self.runners(script)[0]
+
     @abc.abstractmethod
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[float]

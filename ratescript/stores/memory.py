@@ -53,6 +53,7 @@ _RUNNERS_KEPT = 256
 
 Runner = Callable[[str, Sequence[float]], Decision]
 WaitRunner = Callable[[str, Sequence[float]], float]
+CheckRunner = Callable[[str, Sequence[float]], Decision | None]
 
 # An entry: (value, the first whole ms at which it is gone or None, the codec of a
 # decoded value or None for bytes)
@@ -95,9 +96,11 @@ class InMemoryStore(Store):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A subclass that changes what `run` does must see every run: strategies then call
-        # `run` itself, never the runners a store hands out (`runners`, `run_one`).
+        # `run` itself, never the runners a store hands out (`runners`, `check_runner`,
+        # `run_one`).
         own = vars(cls)
-        if any(name in own for name in ("run", "run_one", "runners")) and "immediate" not in own:
+        runs = ("run", "run_one", "runners", "check_runner")
+        if any(name in own for name in runs) and "immediate" not in own:
             cls.immediate = False
 
     def __init__(
@@ -122,6 +125,7 @@ class InMemoryStore(Store):
         self._sweep_lock = threading.Lock()
         self._runners: dict[Script, Runner] = {}
         self._wait_runners: dict[Script, WaitRunner] = {}
+        self._check_runners: dict[Script, CheckRunner] = {}
         self._names: dict[str, tuple[str, threading.Lock]] = {}
 
     def __len__(self) -> int:
@@ -205,14 +209,26 @@ class InMemoryStore(Store):
         checks the key and argument counts, as for ``run_one``.
         """
         runner = self._runners.get(script) or self._bind(script)
-        waits = self._wait_runners
-        wait = waits.get(script)
-        if wait is None:
-            if len(waits) >= _RUNNERS_KEPT:
-                waits.clear()  # scripts made on the fly must not pile up
-            bind = script.memory_wait_binder
-            wait = waits[script] = bind(self, script.codecs[0], self._decoded, script.python_error)
+        wait: WaitRunner = self._variant(script, "wait", self._wait_runners)
         return runner, wait
+
+    def check_runner(self, script: Script) -> CheckRunner:
+        """The fused runner of a one-key script returning ``None`` when it admits (the
+        ``Decision`` when it rejects): what a throttle sending no headers reads."""
+        runner: CheckRunner = self._variant(script, "check", self._check_runners)
+        return runner
+
+    def _variant(self, script: Script, variant: str, bound: dict[Script, Any]) -> Any:
+        """The runner ``variant`` of ``script`` bound to this store, kept in ``bound``."""
+        runner = bound.get(script)
+        if runner is None:
+            if len(bound) >= _RUNNERS_KEPT:
+                bound.clear()  # scripts made on the fly must not pile up
+            bind = script.memory_variant(variant)[2]
+            runner = bound[script] = bind(
+                self, script.codecs[0], self._decoded, script.python_error
+            )
+        return runner
 
     def _bind(self, script: Script) -> Runner:
         """The fused runner of ``script`` on this store (see ``scriptdsl.targets.memory``)."""

@@ -95,7 +95,11 @@ async def test_a_custom_handler_replaces_the_429(store: Store, now: list[float])
     assert wait_ms == 750.0
     assert seen is throttle
     assert context["headers"] == {}
-    assert [d.allowed for d in context["decisions"]] == [False]
+    # The whole decision, also where the admitting hits built none (the in-process
+    # store's runner for a throttle without headers).
+    [decision] = context["decisions"]
+    assert (decision.allowed, decision.wait_ms, decision.remaining) == (False, 750.0, 0.0)
+    assert decision.metadata["current_count"] == 1.0
 
 
 async def test_the_store_handler_is_the_default_and_the_throttle_handler_wins(

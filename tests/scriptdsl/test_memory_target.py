@@ -22,7 +22,12 @@ from ratescript.builtin_scripts import fixed_window, sliding_log, token_bucket
 from ratescript.exceptions import ScriptRuntimeError
 from ratescript.scriptdsl import Key, Log, allow, deny, now_ms, script
 from ratescript.scriptdsl.script import Script
-from ratescript.scriptdsl.targets.memory import MemoryGenerator, MemoryWaitGenerator, expires_at
+from ratescript.scriptdsl.targets.memory import (
+    MemoryCheckGenerator,
+    MemoryGenerator,
+    MemoryWaitGenerator,
+    expires_at,
+)
 from ratescript.scriptdsl.targets.python import PythonGenerator
 from ratescript.stores.memory import InMemoryStore
 
@@ -231,23 +236,48 @@ def _outcome(run: object, key: str, args: Sequence[float]) -> tuple[str, bytes |
     return ("wait", b"%.17g%+.0f" % (wait, math.copysign(1.0, wait)))
 
 
+def _checked(run: object, key: str, args: Sequence[float]) -> tuple[str, str]:
+    """What a runner gave as a throttle reads it: admitted (``None``, or an admitting
+    decision), the rejecting decision exactly (``repr`` tells ``-0.0`` and every bit of a
+    double), or the error."""
+    try:
+        result = run(key, args)  # type: ignore[operator]
+    except ScriptRuntimeError as exc:
+        return ("error", str(exc))
+    if result is None or result.allowed:
+        return ("admitted", "" if result is None else "a decision")
+    return ("rejected", repr(result))
+
+
 @pytest.mark.asyncio
+@pytest.mark.parametrize("variant", ["wait", "check"])
 @pytest.mark.parametrize("subject", WAIT_SCRIPTS + LIMITERS, ids=lambda s: s.name)
 @settings(max_examples=120, deadline=None)
 @given(data=st.data())
-async def test_the_wait_alone_is_the_decisions_wait(subject: Script, data: st.DataObject) -> None:
+async def test_a_runner_that_leaves_fields_out_decides_as_the_full_one(
+    variant: str, subject: Script, data: st.DataObject
+) -> None:
     """Hit by hit, the wait runner returns what ``await strategy(...)`` makes of the full
-    runner's decision, fails where it fails with the same message, and writes the same."""
+    runner's decision, the check runner ``None`` exactly where it admits and its very
+    decision where it rejects; both fail where it fails with the same message, and
+    write the same."""
     steps = data.draw(
         st.composite(limiter_steps)() if subject in LIMITERS else st.composite(_steps)(subject)
     )
     now = [0.0]
-    full, waits = InMemoryStore(clock=lambda: now[0]), InMemoryStore(clock=lambda: now[0])
-    run_full, run_wait = full.runners(subject)[0], waits.runners(subject)[1]
+    full, other = InMemoryStore(clock=lambda: now[0]), InMemoryStore(clock=lambda: now[0])
+    run_full = full.runners(subject)[0]
+    if variant == "wait":
+        run_other, outcome = other.runners(subject)[1], _outcome
+    else:
+        run_other, outcome = other.check_runner(subject), _checked  # type: ignore[assignment]
     for now[0], key, args in steps:
-        assert _outcome(run_wait, key, args) == _outcome(run_full, key, args)
+        expected = outcome(run_full, key, args)
+        if expected[0] == "admitted":
+            expected = ("admitted", "")  # the full runner's decision, the check runner's None
+        assert outcome(run_other, key, args) == expected
         for name in ("a", "b"):
-            assert await waits.get(name) == await full.get(name)
+            assert await other.get(name) == await full.get(name)
 
 
 def test_the_wait_alone_leaves_out_only_fields_that_cannot_fail() -> None:
@@ -259,13 +289,28 @@ def test_the_wait_alone_leaves_out_only_fields_that_cannot_fail() -> None:
     assert MemoryWaitGenerator.unsupported_nodes() == []
 
 
+def test_the_check_runner_builds_only_rejecting_decisions() -> None:
+    source = fixed_window.memory_check_source
+    returns = [line.strip() for line in source.splitlines() if line.strip().startswith("return ")]
+    returns.pop()  # `return fixed_window`: the binder's
+    assert returns.count("return None") == 1  # the script's one admitting return
+    assert all(r.startswith("return _rs_new(_rs_Decision, (False,") for r in returns[1:])
+    assert "(True," not in source
+    assert MemoryCheckGenerator.unsupported_nodes() == []
+
+
 @pytest.mark.asyncio
-async def test_the_wait_alone_names_the_line_that_failed() -> None:
+@pytest.mark.parametrize("variant", ["wait", "check"])
+async def test_a_runner_that_leaves_fields_out_names_the_line_that_failed(variant: str) -> None:
     store = InMemoryStore(clock=lambda: 1000.0)
-    wait = store.runners(fails_after_a_write)[1]
-    assert wait("k", (1.0,)) == 0.0
+    run = (
+        store.runners(fails_after_a_write)[1]
+        if variant == "wait"
+        else store.check_runner(fails_after_a_write)
+    )
+    assert run("k", (1.0,)) in (0.0, None)
     with pytest.raises(ScriptRuntimeError, match="division by zero") as caught:
-        wait("k", (0.0,))
+        run("k", (0.0,))
     assert f":{fails_after_a_write.ir.first_line + 3}:" in str(caught.value)
     assert await store.get("k") == b"1"  # nothing written
 

@@ -36,6 +36,7 @@ SUFFIXES = {
     "lua": "lua_source",
     "memory.py.txt": "memory_source",
     "memory-wait.py.txt": "memory_wait_source",
+    "memory-check.py.txt": "memory_check_source",
 }
 
 

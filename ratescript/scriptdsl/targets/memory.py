@@ -33,7 +33,14 @@ from ratescript.scriptdsl.passes import checked_on_entry, may_fail, statements
 from ratescript.scriptdsl.runtime import MAX_TTL_MS, namespace, ttl
 from ratescript.scriptdsl.targets.python import PythonGenerator, _plain
 
-__all__ = ["MemoryGenerator", "MemoryWaitGenerator", "generate_memory", "memory_namespace"]
+__all__ = [
+    "GENERATORS",
+    "MemoryCheckGenerator",
+    "MemoryGenerator",
+    "MemoryWaitGenerator",
+    "generate_memory",
+    "memory_namespace",
+]
 
 #: Every this many lookups of a missing key (a power of two), a runner lets the store
 #: check a few keys for expiry.
@@ -226,45 +233,83 @@ class MemoryGenerator(PythonGenerator):
             line("_data[_key] = (_w0, _t0, _codec)")
 
 
-class MemoryWaitGenerator(MemoryGenerator):
-    """The fused runner of ``await strategy(key, rate, store)``: the wait alone.
-
-    The same body and writes, but a ``return`` gives ``0.0`` when it admits and the
-    wait when it rejects, the float the seed's contract asks for. The other fields of
-    the decision, its metadata dict and the ``Decision`` itself are never built: on
-    the fixed window that is a third of the runner's work. A field whose evaluation
-    can fail is evaluated anyway, before anything is written: a division by zero
-    fails the hit on every target (``passes.may_fail``; a name already divided by on
-    every path to the ``return`` cannot be zero there, ``passes.checked_on_entry``).
-    """
-
-    variant = ", returning the wait alone"
+class _FieldsLeftOut(MemoryGenerator):
+    """A runner that returns less than the ``Decision``: the fields it leaves out are
+    still evaluated when their evaluation can fail, before anything is written, so a
+    division by zero fails the hit on every target (``passes.may_fail``; a name
+    already divided by on every path to the ``return`` cannot be zero there,
+    ``passes.checked_on_entry``)."""
 
     def __init__(self, ir: n.ScriptIR) -> None:
         super().__init__(ir)
         self.nonzero_names = checked_on_entry(ir)
 
-    def stmt_Return(self, node: n.Return) -> None:
+    def evaluate_failing(self, node: n.Return, fields: tuple[n.Expr, ...]) -> None:
+        """Evaluate those of ``fields`` that may fail, for their failure alone, in the
+        order the full runner evaluates them."""
         nonzero = self.nonzero_names[id(node)]
-        wait = "0.0"
+        for field in fields:
+            if may_fail(field, nonzero):
+                self.out.line(self.expr(field))
+
+
+class MemoryWaitGenerator(_FieldsLeftOut):
+    """The fused runner of ``await strategy(key, rate, store)``: the wait alone.
+
+    The same body and writes, but a ``return`` gives ``0.0`` when it admits and the
+    wait when it rejects, the float the seed's contract asks for. The other fields of
+    the decision, its metadata dict and the ``Decision`` itself are never built: on
+    the fixed window that is a third of the runner's work.
+    """
+
+    variant = ", returning the wait alone"
+
+    def stmt_Return(self, node: n.Return) -> None:
         fields = (node.wait_ms, node.remaining, node.reset_ms, *node.metadata)
-        for index, field in enumerate(fields):  # in the order the full runner evaluates them
-            if index == 0 and not node.allowed:
-                wait = self.expr(field)
-                if may_fail(field, nonzero):
-                    self.out.line(f"_wait = {wait}")
-                    wait = "_wait"
-            elif may_fail(field, nonzero):
-                self.out.line(self.expr(field))  # evaluated for its failure alone
+        wait = "0.0"
+        if not node.allowed:
+            wait = self.expr(node.wait_ms)
+            if may_fail(node.wait_ms, self.nonzero_names[id(node)]):
+                self.out.line(f"_wait = {wait}")
+                wait = "_wait"
+            fields = fields[1:]
+        self.evaluate_failing(node, fields)
         self.commit_and_return(wait)
 
 
-def generate_memory(ir: n.ScriptIR, *, wait_only: bool = False) -> tuple[str, tuple[int, ...]]:
+class MemoryCheckGenerator(_FieldsLeftOut):
+    """The fused runner of a throttle's hit: ``None`` when it admits, else the ``Decision``.
+
+    A throttle that sends no rate-limit headers reads nothing of an admitting decision
+    (a rejected one goes to its handler, whole): the admitting ``return`` builds
+    nothing, the saving of the wait runner on the path a throttle takes most.
+    """
+
+    variant = ", returning None when it admits"
+
+    def stmt_Return(self, node: n.Return) -> None:
+        if not node.allowed:
+            super().stmt_Return(node)
+            return
+        self.evaluate_failing(node, (node.wait_ms, node.remaining, node.reset_ms, *node.metadata))
+        self.commit_and_return("None")
+
+
+#: The in-process runners of a script by what they return: the ``Decision``, the
+#: wait alone, ``None`` when admitting.
+GENERATORS: dict[str, type[MemoryGenerator]] = {
+    "decision": MemoryGenerator,
+    "wait": MemoryWaitGenerator,
+    "check": MemoryCheckGenerator,
+}
+
+
+def generate_memory(ir: n.ScriptIR, variant: str = "decision") -> tuple[str, tuple[int, ...]]:
     """Python source defining ``_rs_bind`` for a single-key script, and its line map.
 
-    ``wait_only``: the runner returns the wait alone (``MemoryWaitGenerator``).
+    ``variant`` names what the runner returns (``GENERATORS``).
     """
-    generator = (MemoryWaitGenerator if wait_only else MemoryGenerator)(ir)
+    generator = GENERATORS[variant](ir)
     source = generator.generate()
     return source, generator.out.line_map
 

@@ -10,9 +10,11 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 
 from ratescript.asgi import HTTPThrottle, ThrottleGroup
+from ratescript.exceptions import ConnectionThrottled
 from ratescript.stores.base import Store
+from ratescript.stores.memory import InMemoryStore
 
-from .helpers import http, remaining
+from .helpers import http, remaining, request_from
 
 pytestmark = pytest.mark.asyncio
 
@@ -105,3 +107,25 @@ async def test_a_group_returns_the_request(store: Store) -> None:
     async with http(app) as client:
         assert (await client.get("/where")).json() == "/where"
         assert (await client.get("/where")).status_code == 429
+
+
+async def test_on_the_in_process_store_a_hit_runs_the_fused_runner_its_headers_need(
+    now: list[float],
+) -> None:
+    """Without rate-limit headers an admitted hit reads nothing of its decision, so the
+    throttle runs the runner that builds none (``check_runner``); with headers, the
+    full one. Either way the decisions are the strategy's: admitted up to the limit,
+    then the 429 and its headers."""
+    store = InMemoryStore(clock=lambda: now[0])
+    plain = HTTPThrottle("plain", "2/min", store=store)
+    ietf = HTTPThrottle("ietf", "2/min", store=store, rate_limit_headers="ietf")
+    script = plain.strategy.script
+    for throttle in (plain, ietf):
+        await throttle(request_from())
+        await throttle(request_from())
+        with pytest.raises(ConnectionThrottled) as rejected:
+            await throttle(request_from())
+        assert rejected.value.headers["Retry-After"] == "60"
+    assert plain._runner == (store, store.check_runner(script))
+    assert ietf._runner == (store, store.runners(script)[0])
+    assert rejected.value.headers["RateLimit"] == '"ietf";r=0;t=60'

@@ -24,6 +24,16 @@ class Emitter:
         self._lines.append(f"{self._unit * self._depth}{text}" if text else "")
         self._origins.append(self.origin)
 
+    def mark(self) -> int:
+        """Where the next line goes, for ``remove``."""
+        return len(self._lines)
+
+    def remove(self, at: int, count: int) -> None:
+        """Drop the ``count`` lines emitted from mark ``at``: lines that what came after
+        them made dead (the generator knows only then)."""
+        del self._lines[at : at + count]
+        del self._origins[at : at + count]
+
     def indent(self) -> None:
         self._depth += 1
 

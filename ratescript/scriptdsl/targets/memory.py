@@ -87,6 +87,9 @@ class MemoryGenerator(PythonGenerator):
         # Per `if` being generated: the state its branches start from, and each branch's
         # (state at its end, whether it returns); None for a loop's body.
         self.branches: list[tuple[str, list[tuple[str, bool]]] | None] = []
+        # Whether a `return` asks if a write happened (`_w0 is not _KEEP`): else the
+        # writes need no initial values.
+        self.asks_written = False
 
     def generate(self) -> str:
         ir = self.ir
@@ -114,10 +117,13 @@ class MemoryGenerator(PythonGenerator):
         out.line("try:")
         out.indent()
         self.read_key()
+        inits = out.mark()
         if self.writes:
             out.line("_w0 = _KEEP")
             out.line("_t0 = None")
         self.block(ir.body)
+        if self.writes and not self.asks_written:
+            out.remove(inits, 2)  # every commit follows a sure write: the two are dead
         out.dedent()
         out.line("except (ArithmeticError, ValueError) as _exc:")
         out.line("    raise _fail(_exc) from _exc")
@@ -139,13 +145,13 @@ class MemoryGenerator(PythonGenerator):
         line("    _missing += 1")
         line(f"    if not _missing & {SWEEP_EVERY - 1}:")
         line("        _sweep(_rs_ifloor(_now))")
-        line("elif _entry[1] is not None and _now >= _entry[1]:")
-        line("    del _data[_key]")
-        line("    _k0 = None")
-        line("elif _entry[2] is _codec:")
-        line("    _k0 = _entry[0]")
         line("else:")
-        line("    _k0 = _decoded(_key, _entry, _codec)")
+        line("    _k0, _expires, _held = _entry")
+        line("    if _expires is not None and _now >= _expires:")
+        line("        del _data[_key]")
+        line("        _k0 = None")
+        line("    elif _held is not _codec:")
+        line("        _k0 = _decoded(_key, _entry, _codec)")
 
     # --- statements that differ from the pure function ----------------------------------
 
@@ -215,6 +221,7 @@ class MemoryGenerator(PythonGenerator):
         if self.written == SURE:
             self.commit()
         elif self.written == MAYBE:
+            self.asks_written = True
             self.out.line("if _w0 is not _KEEP:")
             self.out.indent()
             self.commit()

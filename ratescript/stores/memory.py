@@ -33,6 +33,7 @@ from ratescript.exceptions import LockTimeoutError, StoreError
 from ratescript.scriptdsl.codec import KeyCodec
 from ratescript.scriptdsl.runtime import DELETE, KEEP
 from ratescript.scriptdsl.script import Script
+from ratescript.scriptdsl.targets.memory import SWEEP_EVERY
 from ratescript.stores.base import Clock, Store, Value, check_ttl_ms
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ __all__ = ["InMemoryStore"]
 # Keys checked for expiry per sweep. A single-key script sweeps once per 32 lookups of
 # a missing key (`targets.memory.SWEEP_EVERY`), which is how the dict grows: 4 keys
 # checked per new key on average, so a pass over the keys takes a quarter as many new
-# keys as there are keys, and the dict stays within about 4/3 of the live keys. Other
-# writes (multi-key scripts, `set`) sweep every time.
+# keys as there are keys, and the dict stays within about 4/3 of the live keys.
+# Multi-key scripts sweep once per 32 keys they add, `set` on every call.
 _NAMES_KEPT = 1 << 14  # logical keys whose stored name and lock are kept (see _named)
 _SWEEP_KEYS = 128
 _LOCK_POLL_SECONDS = 0.002
@@ -123,6 +124,7 @@ class InMemoryStore(Store):
         self._sweep_keys: list[str] = []
         self._sweep_at = 0
         self._sweep_lock = threading.Lock()
+        self._added = 0  # keys multi-key scripts added since their last sweep
         self._runners: dict[Script, Runner] = {}
         self._wait_runners: dict[Script, WaitRunner] = {}
         self._check_runners: dict[Script, CheckRunner] = {}
@@ -268,6 +270,7 @@ class InMemoryStore(Store):
         except (ArithmeticError, ValueError) as exc:
             raise script.python_error(exc) from exc
         writes = result[5]
+        added = 0
         for index, key in enumerate(keys):
             value = writes[2 * index]
             if value is KEEP:
@@ -276,8 +279,13 @@ class InMemoryStore(Store):
                 self._data.pop(key, None)
                 continue
             ttl = writes[2 * index + 1]
+            added += values[index] is None
             self._data[key] = (value, None if ttl is None else _gone_at(now_ms, ttl), codecs[index])
-        self._sweep(now_ms)
+        if added:  # the dict grows only with new keys: as the fused runners do, see _SWEEP_KEYS
+            self._added += added
+            if self._added >= SWEEP_EVERY:
+                self._added = 0
+                self._sweep(now_ms)
         return result
 
     def _sweep(self, now_ms: int) -> None:

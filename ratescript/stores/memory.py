@@ -246,13 +246,13 @@ class InMemoryStore(Store):
     def run_now(self, script: Script, keys: Sequence[str], args: Sequence[float]) -> Decision:
         """Run a script synchronously (it never waits) on namespaced ``keys``."""
         now = self.clock()
-        locks = sorted({id(lock): lock for lock in map(self._lock_for, keys)}.items())
-        for _id, lock in locks:
+        locks = sorted({self._lock_for(key) for key in keys}, key=id)  # one order: no deadlock
+        for lock in locks:
             lock.acquire()
         try:
             result = self._apply(script, keys, args, now)
         finally:
-            for _id, lock in reversed(locks):
+            for lock in reversed(locks):
                 lock.release()
         return script.decision(result)
 
@@ -261,10 +261,19 @@ class InMemoryStore(Store):
     ) -> tuple[Any, ...]:
         now_ms = math.floor(now)
         codecs = script.codecs
-        values = [
-            self._decoded(key, self._live(key, now_ms), codec)
-            for key, codec in zip(keys, codecs, strict=True)
-        ]
+        data = self._data
+        values = []
+        for key, codec in zip(keys, codecs, strict=True):  # `_live` and `_decoded`, inline
+            entry = data.get(key)
+            value = None
+            if entry is not None:
+                value, expires, held = entry
+                if expires is not None and now_ms >= expires:
+                    del data[key]
+                    value = None
+                elif held is not codec:
+                    value = self._decoded(key, entry, codec)
+            values.append(value)
         try:
             result = script.compute(now, *values, *args)
         except (ArithmeticError, ValueError) as exc:
@@ -276,11 +285,11 @@ class InMemoryStore(Store):
             if value is KEEP:
                 continue
             if value is DELETE:
-                self._data.pop(key, None)
+                data.pop(key, None)
                 continue
             ttl = writes[2 * index + 1]
             added += values[index] is None
-            self._data[key] = (value, None if ttl is None else _gone_at(now_ms, ttl), codecs[index])
+            data[key] = (value, None if ttl is None else _gone_at(now_ms, ttl), codecs[index])
         if added:  # the dict grows only with new keys: as the fused runners do, see _SWEEP_KEYS
             self._added += added
             if self._added >= SWEEP_EVERY:

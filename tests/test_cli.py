@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +63,11 @@ def test_compile_rejects_bad_references(reference: str, message: str) -> None:
         main(["compile", reference])
 
 
-def test_a_script_of_several_keys_has_no_in_process_target_to_print() -> None:
+def test_a_script_of_several_keys_has_no_in_process_target_to_print(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `tests` is importable under `python -m pytest` (the working directory is on the
+    # path), not under the bare `pytest` command: put the checkout there either way.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     with pytest.raises(SystemExit, match="takes 2 keys"):
         main(["compile", "tests.test_cli:two_keys", "--target", "memory"])

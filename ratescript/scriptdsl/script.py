@@ -46,6 +46,11 @@ _NAMES_ITS_LINE = re.compile(r"^line \d+: ")
 _CORRUPT = re.compile(r"ratescript: corrupt value at key (.*): expected (.*?)(?: script:|$)")
 
 
+def _memory_file(variant: str) -> str:
+    """How the file name of an in-process runner's code names its variant."""
+    return " in memory" if variant == "decision" else f" in memory, {variant}"
+
+
 class Script:
     """A transaction script compiled for every target.
 
@@ -75,17 +80,15 @@ class Script:
         self.lua_source, self.lua_line_map = generate_lua(ir)
         # The in-process target, for single-key scripts: ``_rs_bind(store, codec,
         # decoded, fail)``, which ``InMemoryStore`` calls once per script it runs.
+        # Made now, so a script Python cannot compile fails at import; the other
+        # in-process runners are made on first use (``memory_variant``).
+        self._memory_variants: dict[str, tuple[str, tuple[int, ...], Callable[..., Any]]] = {}
         self.memory_source: str | None = None
         self.memory_line_map: tuple[int, ...] = ()
-        # The other in-process runners, made on first use (``memory_variant``).
-        self._memory_variants: dict[str, tuple[str, tuple[int, ...], Callable[..., Any]]] = {}
         self.memory_binder: Callable[..., Callable[[str, Sequence[float]], Decision]] | None = None
         if self.key_count == 1:
-            self.memory_source, self.memory_line_map = generate_memory(ir)
-            fused = self.compiled(self.memory_source, " in memory", self.memory_line_map)
-            scope = memory_namespace()
-            exec(fused, scope)  # our own generated source, from a checked IR
-            self.memory_binder = scope["_rs_bind"]
+            made = self.memory_variant("decision")
+            self.memory_source, self.memory_line_map, self.memory_binder = made
         self.lua_sha = hashlib.sha1(self.lua_source.encode()).hexdigest()
         self._empty_metadata = not ir.metadata_names
         # A Lua reply: allowed (1 or 0), wait_ms, remaining, reset_ms, the metadata.
@@ -127,14 +130,15 @@ class Script:
 
     def memory_variant(self, variant: str) -> tuple[str, tuple[int, ...], Callable[..., Any]]:
         """The source, line map and ``_rs_bind`` of the in-process runner ``variant``
-        (``targets.memory.GENERATORS``: "wait" returns the wait alone, "check" ``None``
-        when admitting): generated on first use, as only some callers run each."""
+        (``targets.memory.GENERATORS``: "decision" the full one, made with the script;
+        "wait" returns the wait alone, "check" ``None`` when admitting): generated on
+        first use, as only some callers run each."""
         made = self._memory_variants.get(variant)
         if made is None:
             if self.key_count != 1:
                 raise ValueError(f"script `{self.name}` takes {self.key_count} keys, not one")
             source, line_map = generate_memory(self.ir, variant)
-            code = self.compiled(source, f" in memory, {variant}", line_map)
+            code = self.compiled(source, _memory_file(variant), line_map)
             scope = memory_namespace()
             exec(code, scope)  # our own generated source, from a checked IR
             made = self._memory_variants[variant] = (source, line_map, scope["_rs_bind"])
@@ -222,10 +226,9 @@ class Script:
         line = 0
         line_maps = {
             f"<ratescript {self.name}>": self.python_line_map,
-            f"<ratescript {self.name} in memory>": self.memory_line_map,
         }
         for variant, (_source, variant_map, _bind) in self._memory_variants.items():
-            line_maps[f"<ratescript {self.name} in memory, {variant}>"] = variant_map
+            line_maps[f"<ratescript {self.name}{_memory_file(variant)}>"] = variant_map
         for frame in traceback.extract_tb(exc.__traceback__):
             line_map = line_maps.get(frame.filename)
             if line_map is not None and frame.lineno and 0 < frame.lineno <= len(line_map):

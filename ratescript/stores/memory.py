@@ -262,18 +262,10 @@ class InMemoryStore(Store):
         now_ms = math.floor(now)
         codecs = script.codecs
         data = self._data
-        values = []
-        for key, codec in zip(keys, codecs, strict=True):  # `_live` and `_decoded`, inline
-            entry = data.get(key)
-            value = None
-            if entry is not None:
-                value, expires, held = entry
-                if expires is not None and now_ms >= expires:
-                    del data[key]
-                    value = None
-                elif held is not codec:
-                    value = self._decoded(key, entry, codec)
-            values.append(value)
+        values = [
+            self._decoded(key, self._live(key, now_ms), codec)
+            for key, codec in zip(keys, codecs, strict=True)
+        ]
         try:
             result = script.compute(now, *values, *args)
         except (ArithmeticError, ValueError) as exc:
